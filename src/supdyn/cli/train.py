@@ -1,0 +1,86 @@
+"""``supdyn train``: train one run (flags or a TOML file), store it, print its curve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from supdyn.config import VARIANTS, LAWS, NORMALIZATIONS, RunConfig, from_dict, read_toml
+from supdyn.store import Store
+
+# flag dest → config field
+FLAG_FIELDS = {
+    "N": "n_features", "K": "d_hidden", "a": "a", "b": "b", "law": "law", "kappa": "kappa",
+    "density": "density", "normalize": "normalize", "lr": "lr", "batch": "batch", "t_max": "t_max",
+    "seed": "seed", "variant": "variant", "init_scale": "init_scale", "eval_size": "eval_size",
+    "snapshots": "snapshots",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one run and store it",
+                       description="Train one run (online SGD, t = lr × steps) and store it. "
+                                   "Flags override values of the optional TOML file.")
+    p.add_argument("config", nargs="?", help="TOML file with [data], [model], [train] and seed")
+    p.add_argument("--N", type=int, help="number of features (default 1024)")
+    p.add_argument("--K", type=int, help="hidden width K (default 256; K = N means no superposition)")
+    p.add_argument("--a", type=float, help="frequency decay a (default 1.1)")
+    p.add_argument("--b", type=float, help="teacher decay b >= 0 (default 0)")
+    p.add_argument("--law", choices=LAWS, help="frequency law (default power)")
+    p.add_argument("--kappa", type=float, help="scale of the exponential law")
+    p.add_argument("--density", type=float, help="activation density E = sum p_i (default 1)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, help="sum: sum p_i = E (default); none: p_i = i^-a")
+    p.add_argument("--lr", type=float, help="learning rate (default 1)")
+    p.add_argument("--batch", type=int, help="batch size (default 1024)")
+    p.add_argument("--t-max", dest="t_max", type=float, help="final time t = lr x steps (default 1e4)")
+    p.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
+    p.add_argument("--variant", choices=VARIANTS, help="student variant (default auto: none if K = N else fixed)")
+    p.add_argument("--init-scale", dest="init_scale", type=float, help="std of B's entries at t = 0 (default 1e-3)")
+    p.add_argument("--eval-size", dest="eval_size", type=int, help="held-out samples (default 16384)")
+    p.add_argument("--per-feature", action="store_true", help="record the per-feature loss L_i(t)")
+    p.add_argument("--snapshots", type=float, nargs="+", metavar="T", help="times at which to save B")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    doc = read_toml(args.config) if args.config else {}
+    flat = {field: getattr(args, dest) for dest, field in FLAG_FIELDS.items() if getattr(args, dest) is not None}
+    if args.per_feature:
+        flat["per_feature"] = True
+    cfg = from_dict(doc)
+    return cfg.replace(**flat) if flat else cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    store = Store(args.store)
+    cached = cfg in store
+    stored = store.ensure([cfg], device=args.device, progress=not (args.no_progress or args.json))[0]
+    out = {
+        "run_id": stored.run_id, "cached": cached, "variant": cfg.variant,
+        "t": [float(v) for v in stored.t],
+        "loss": [None if not math.isfinite(v) else float(v) for v in stored.loss],
+        "diverged": stored.diverged, "diverged_t": stored.meta.get("diverged_t"),
+        "diverged_step": stored.meta.get("diverged_step"), "wall_time": stored.meta.get("wall_time"),
+        "store": str(store.root), "config": cfg.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    took = "(cached)" if cached else f"({stored.meta.get('wall_time') or 0:.1f} s)"
+    print(f"run {stored.run_id[:12]}  variant={cfg.variant} N={cfg.data.n_features} K={cfg.model.d_hidden} "
+          f"a={cfg.data.a:g} b={cfg.data.b:g} lr={cfg.train.lr:g} batch={cfg.train.batch} "
+          f"{took}")
+    for t, loss in zip(stored.t, stored.loss):
+        if t == 0 or abs(math.log10(t) - round(math.log10(t))) < 1e-9 or t == stored.t[-1]:
+            print(f"  t = {t:>10.4g}   loss = {loss:.6g}")
+    if stored.diverged:
+        print(f"  diverged at step {stored.meta['diverged_step']} (t = {stored.meta['diverged_t']:g}); "
+              "the largest stable lr scales like 1/λ_max of the input second moment: try a smaller --lr")
+    print(f"stored in {store.path(stored.run_id)}")
+    return 0

@@ -1,0 +1,304 @@
+"""The run store: one directory per run, named by the run's identity, written atomically.
+
+Layout of ``<root>``::
+
+    <run_id>/config.json   canonical config (``RunConfig.to_dict``) and schema version
+    <run_id>/arrays.npz    t, loss, steps, per_feature, snapshots (see ``RunResult.arrays``)
+    <run_id>/meta.json     versions, device, wall time, divergence, sha256 of arrays.npz
+    _tmp/                  runs being written (renamed into place when complete)
+    _failed/<run_id>.json  runs that raised, with the error and the number of attempts
+    _corrupt/              runs whose files failed their checksum, moved aside for inspection
+
+A run is written in ``_tmp/`` and renamed into place in one ``os.rename``: a reader sees either no
+run or a complete one, a writer killed mid-write leaves only a temporary directory (cleaned later),
+and when two writers race the first rename wins and the second discards its copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from supdyn import __version__
+from supdyn.config import SCHEMA_VERSION, RunConfig, from_dict
+from supdyn.train import RunResult, group_key, train
+
+STALE_TMP_SECONDS = 3600.0
+
+
+class CorruptRunError(KeyError):
+    """A stored run whose files are missing, truncated or altered (it has been moved aside)."""
+
+
+def default_store_root() -> Path:
+    """``$SUPDYN_STORE`` if set, else ``./runs``."""
+    return Path(os.environ.get("SUPDYN_STORE", "runs"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class StoredRun:
+    """A run read back from the store. ``arrays`` holds every saved array by name."""
+
+    run_id: str
+    config: RunConfig
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.arrays["t"]
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.arrays["loss"]
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.meta.get("diverged", False))
+
+    def summary(self) -> dict[str, Any]:
+        finite = self.loss[np.isfinite(self.loss)]
+        return {"run_id": self.run_id, "final_t": float(self.t[-1]),
+                "final_loss": float(finite[-1]) if finite.size else float("nan"),
+                "diverged": self.diverged, "diverged_t": self.meta.get("diverged_t"),
+                "wall_time": self.meta.get("wall_time"), "device": self.meta.get("device")}
+
+
+class Store:
+    """A directory of runs keyed by ``RunConfig.run_id``."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_store_root()
+
+    # -- paths ---------------------------------------------------------------------------------
+    def path(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def _ensure_root(self) -> None:
+        try:
+            (self.root / "_tmp").mkdir(parents=True, exist_ok=True)
+            probe = self.root / "_tmp" / f".probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ValueError(f"store: cannot write to {self.root} ({exc.strerror or exc}); "
+                             "allowed: a writable directory") from None
+
+    # -- queries -------------------------------------------------------------------------------
+    def __contains__(self, cfg_or_id: RunConfig | str) -> bool:
+        rid = cfg_or_id.run_id if isinstance(cfg_or_id, RunConfig) else cfg_or_id
+        return (self.path(rid) / "meta.json").is_file()
+
+    def run_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if not p.name.startswith("_") and (p / "meta.json").is_file())
+
+    def resolve(self, prefix: str) -> str:
+        """Full run id from a unique prefix (KeyError naming the prefix otherwise)."""
+        ids = [r for r in self.run_ids() if r.startswith(prefix)] if prefix else []
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise KeyError(f"run id: {prefix!r} not found in store {self.root}; "
+                           "allowed: an id (or unique prefix) listed by `supdyn runs`")
+        raise KeyError(f"run id: prefix {prefix!r} is ambiguous ({len(ids)} runs); give more characters")
+
+    def load(self, run_id: str | RunConfig) -> StoredRun:
+        """Read a run (by config, id or unique id prefix), verifying its checksum."""
+        rid = run_id.run_id if isinstance(run_id, RunConfig) else self.resolve(run_id)
+        d = self.path(rid)
+        try:
+            meta = json.loads((d / "meta.json").read_text())
+            cfg_doc = json.loads((d / "config.json").read_text())
+            if _sha256(d / "arrays.npz") != meta["arrays_sha256"]:
+                raise ValueError("arrays.npz checksum mismatch")
+            with np.load(d / "arrays.npz", allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            cfg = from_dict(cfg_doc["config"])
+            if cfg.run_id != rid:
+                raise ValueError("config does not hash to its run id")
+        except FileNotFoundError:
+            if not d.exists():
+                raise KeyError(f"run id: {rid} not in store {self.root}") from None
+            self._quarantine(rid)
+            raise CorruptRunError(f"run {rid}: incomplete files (moved to {self.root / '_corrupt'})") from None
+        except (ValueError, KeyError, OSError, EOFError) as exc:
+            self._quarantine(rid)
+            raise CorruptRunError(f"run {rid}: corrupt ({exc}); moved to {self.root / '_corrupt'}") from None
+        return StoredRun(rid, cfg, arrays, meta)
+
+    def _quarantine(self, rid: str) -> None:
+        dest = self.root / "_corrupt" / f"{rid}.{int(time.time())}.{uuid.uuid4().hex[:6]}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.path(rid), dest)
+        except OSError:
+            pass
+
+    # -- writing -------------------------------------------------------------------------------
+    def save(self, result: RunResult) -> bool:
+        """Store a finished run atomically. Returns False if the run was already stored."""
+        cfg = result.config
+        rid = cfg.run_id
+        if rid in self:
+            return False
+        self._ensure_root()
+        tmp = self.root / "_tmp" / f"{rid}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            np.savez(tmp / "arrays.npz", **result.arrays())
+            doc = {"schema_version": SCHEMA_VERSION, "run_id": rid, "config": cfg.to_dict()}
+            (tmp / "config.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+            meta = {
+                "run_id": rid, "schema_version": SCHEMA_VERSION, "supdyn": __version__,
+                "torch": _torch_version(), "numpy": np.__version__, "python": platform.python_version(),
+                "host": socket.gethostname(), "device": result.device, "wall_time": result.wall_time,
+                "diverged": result.diverged, "diverged_step": result.diverged_step,
+                "diverged_t": result.diverged_t, "created": time.time(),
+                "arrays_sha256": _sha256(tmp / "arrays.npz"),
+            }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            try:
+                os.rename(tmp, self.path(rid))
+            except OSError:  # another writer was first: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+                return False
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._clear_failed(rid)
+        return True
+
+    def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> int:
+        """Remove temporary directories older than ``max_age`` seconds (killed writers)."""
+        tmp = self.root / "_tmp"
+        if not tmp.is_dir():
+            return 0
+        n = 0
+        now = time.time()
+        for d in tmp.iterdir():
+            try:
+                if now - d.stat().st_mtime > max_age:
+                    shutil.rmtree(d) if d.is_dir() else d.unlink()
+                    n += 1
+            except OSError:
+                pass
+        return n
+
+    # -- failures ------------------------------------------------------------------------------
+    def mark_failed(self, cfg: RunConfig, error: str) -> dict[str, Any]:
+        """Record that a run raised; returns the failure record (attempts counted)."""
+        self._ensure_root()
+        path = self.root / "_failed" / f"{cfg.run_id}.json"
+        path.parent.mkdir(exist_ok=True)
+        rec = self.failure(cfg.run_id) or {"run_id": cfg.run_id, "config": cfg.to_dict(), "attempts": 0}
+        rec["attempts"] += 1
+        rec["error"] = error
+        rec["time"] = time.time()
+        tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(json.dumps(rec, indent=1))
+        os.replace(tmp, path)
+        return rec
+
+    def failure(self, run_id: str) -> dict[str, Any] | None:
+        path = self.root / "_failed" / f"{run_id}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _clear_failed(self, run_id: str) -> None:
+        try:
+            (self.root / "_failed" / f"{run_id}.json").unlink()
+        except OSError:
+            pass
+
+    # -- compute-or-load -----------------------------------------------------------------------
+    def missing(self, configs: Iterable[RunConfig]) -> list[RunConfig]:
+        """Configs not yet stored (each once, in order)."""
+        seen, out = set(), []
+        for c in configs:
+            if c.run_id not in seen and c not in self:
+                seen.add(c.run_id)
+                out.append(c)
+        return out
+
+    def ensure(self, configs: Sequence[RunConfig], *, device: str = "cpu", progress: bool = True,
+               max_models: int = 16) -> list[StoredRun]:
+        """Return every run, training (batched by :func:`group_key`) and storing what is missing."""
+        self.clean_tmp()
+        todo = self.missing(configs)
+        for group in pack(todo, max_models=max_models):
+            for res in train(group, device=device, progress=progress):
+                self.save(res)
+        out = []
+        for c in configs:
+            try:
+                out.append(self.load(c))
+            except CorruptRunError:  # moved aside: compute again
+                self.save(train([c], device=device, progress=progress)[0])
+                out.append(self.load(c))
+        return out
+
+    def table(self):
+        """One row per stored run: flattened config columns and summary figures (pandas)."""
+        import pandas as pd
+
+        rows = []
+        for rid in self.run_ids():
+            try:
+                run = self.load(rid)
+            except CorruptRunError:
+                continue
+            row = run.summary()
+            for sec, vals in run.config.to_dict().items():
+                if isinstance(vals, dict):
+                    for k, v in vals.items():
+                        row[k] = tuple(v) if isinstance(v, list) else v
+                else:
+                    row[sec] = vals
+            row["variant"] = run.config.variant
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def pack(configs: Sequence[RunConfig], *, max_models: int = 16) -> list[list[RunConfig]]:
+    """Group configs that can train together (same :func:`group_key`), at most ``max_models`` each."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    for c in configs:
+        groups.setdefault(group_key(c), []).append(c)
+    out = []
+    for members in groups.values():
+        for i in range(0, len(members), max_models):
+            out.append(members[i:i + max_models])
+    return out
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__

@@ -1,0 +1,63 @@
+import math
+
+import pytest
+
+from supdyn.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, load_toml
+
+
+def test_defaults_resolve_variant():
+    assert RunConfig().variant == "fixed"
+    assert from_dict({"d_hidden": 1024}).variant == "none"
+    assert from_dict({"d_hidden": 1024}).eval_exact
+    assert not RunConfig().eval_exact
+
+
+def test_run_id_is_stable_and_sensitive_to_every_field():
+    base = RunConfig()
+    assert base.run_id == RunConfig().run_id and len(base.run_id) == 64
+    changed = [base.replace(a=1.2), base.replace(b=0.1), base.replace(lr=0.5), base.replace(seed=1),
+               base.replace(d_hidden=128), base.replace(batch=512), base.replace(init_scale=1e-2),
+               base.replace(per_feature=True), base.replace(normalize="none")]
+    ids = {c.run_id for c in changed}
+    assert len(ids) == len(changed) and base.run_id not in ids
+
+
+def test_toml_roundtrip(tmp_path):
+    f = tmp_path / "run.toml"
+    f.write_text('seed = 3\n[data]\na = 1.5\nb = 0.25\nn_features = 128\n[model]\nd_hidden = 32\n'
+                 '[train]\nlr = 0.5\nsnapshots = [10.0, 100.0]\nt_max = 100.0\n')
+    cfg = load_toml(f)
+    assert (cfg.seed, cfg.data.a, cfg.data.b, cfg.model.d_hidden, cfg.train.lr) == (3, 1.5, 0.25, 32, 0.5)
+    assert cfg.train.snapshots == (10.0, 100.0)
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"data": {"aa": 1}}, "aa"), ({"lrr": 1.0}, "lrr"), ({"train": {"t_maxx": 1.0}}, "t_maxx")])
+def test_unknown_keys_name_the_closest(doc, field):
+    with pytest.raises(ConfigError, match=f"{field}: unknown key; did you mean"):
+        from_dict(doc)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"n_features": 0}, "n_features"), ({"d_hidden": 0}, "d_hidden"), ({"d_hidden": 2048}, "d_hidden"),
+    ({"a": math.nan}, "a"), ({"b": math.inf}, "b"), ({"b": -0.5}, "b"), ({"lr": 0.0}, "lr"),
+    ({"lr": -1.0}, "lr"), ({"batch": 0}, "batch"), ({"t_max": 0.0}, "t_max"), ({"law": "pwr"}, "law"),
+    ({"variant": "fix"}, "variant"), ({"snapshots": (1e5,)}, "snapshots"),
+    ({"snapshots": (10.0, 5.0)}, "snapshots"), ({"law": "user"}, "p"),
+    ({"law": "user", "p": [0.1] * 3}, "p"), ({"variant": "none", "d_hidden": 512}, "d_hidden"),
+    ({"init_scale": 0.0, "variant": "fixed"}, "init_scale"), ({"seed": -1}, "seed"),
+])
+def test_bad_values_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError) as exc:
+        from_dict(kwargs)
+    msg = str(exc.value)
+    assert msg.startswith(field) and "allowed" in msg and "\n" not in msg
+
+
+def test_sections_are_frozen():
+    cfg = RunConfig()
+    with pytest.raises(Exception):
+        cfg.data.a = 2.0  # type: ignore[misc]
+    assert isinstance(cfg.data, DataConfig) and isinstance(cfg.model, ModelConfig)
+    assert isinstance(cfg.train, TrainConfig)

@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from supdyn.config import ConfigError, DataConfig
+from supdyn.data import (frequencies, moments, sample, second_moment, stream_seed, teacher_diagonal,
+                         teacher_output, torch_generator)
+
+
+def test_power_law_is_normalized_and_decreasing():
+    p = frequencies(DataConfig(n_features=1024, a=1.1))
+    assert p.sum() == pytest.approx(1.0, rel=1e-12)
+    i = np.arange(1, 1025)
+    np.testing.assert_allclose(p / p[0], i**-1.1, rtol=1e-12)
+    p2 = frequencies(DataConfig(n_features=64, a=1.5, density=2.0))
+    assert p2.sum() == pytest.approx(2.0)
+
+
+def test_unnormalized_reading_has_p1_equal_one():
+    p = frequencies(DataConfig(n_features=100, a=1.5, normalize="none"))
+    np.testing.assert_allclose(p, np.arange(1, 101) ** -1.5)
+
+
+def test_other_laws():
+    n = 50
+    i = np.arange(1, n + 1)
+    pe = frequencies(DataConfig(n_features=n, law="exponential", a=0.5, kappa=0.3))
+    np.testing.assert_allclose(pe / pe[0], np.exp(-0.3 * (i**0.5 - 1)), rtol=1e-10)
+    pa = frequencies(DataConfig(n_features=n, law="algebraic", a=1.0))
+    np.testing.assert_allclose(pa, (n + 1 - i) / ((n + 1 - i).sum()), rtol=1e-12)
+    user = tuple(np.linspace(0.5, 0.01, n))
+    np.testing.assert_allclose(frequencies(DataConfig(n_features=n, law="user", p=user)), user)
+
+
+def test_p_above_one_names_index_and_excess():
+    with pytest.raises(ConfigError, match=r"density: normalized p_1 = .* exceeds 1 by"):
+        frequencies(DataConfig(n_features=8, a=3.0, density=2.0))
+    with pytest.raises(ConfigError, match=r"p: p_2 = "):
+        frequencies(DataConfig(n_features=3, law="user", p=(0.5, 1.5, 0.1)))
+    with pytest.raises(ConfigError, match=r"p\[1\]"):
+        DataConfig(n_features=3, law="user", p=(0.5, float("nan"), 0.1))
+
+
+def test_teacher():
+    np.testing.assert_allclose(teacher_diagonal(DataConfig(n_features=10, b=0.5)), np.arange(1, 11) ** -0.5)
+    d = tuple(np.linspace(1, 2, 10))
+    np.testing.assert_allclose(teacher_diagonal(DataConfig(n_features=10, teacher="user", teacher_diag=d)), d)
+
+
+def test_second_moment():
+    p = np.array([0.5, 0.2, 0.1])
+    s = second_moment(p)
+    np.testing.assert_allclose(np.diag(s), p / 3)
+    assert s[0, 1] == pytest.approx(0.5 * 0.2 / 4)
+    mu, ex2 = moments(p)
+    np.testing.assert_allclose(mu, p / 2)
+
+
+def _draw(p, batch, seed, n_batches=4):
+    gen = torch_generator(seed)
+    pt = torch.tensor(p)[None]
+    return [sample(pt, batch, [gen]) for _ in range(n_batches)]
+
+
+def test_sampler_statistics():
+    """Activation density, per-feature frequencies and U(0,1) values, at 5 sigma."""
+    p = frequencies(DataConfig(n_features=256, a=1.1))
+    batch, nb = 8192, 4
+    xs = _draw(p, batch, seed=1, n_batches=nb)
+    n = batch * nb
+    counts = np.zeros(256)
+    active = []
+    vals = []
+    for x in xs:
+        counts += np.bincount(x.col.numpy(), minlength=256)
+        active.append(np.bincount(x.row.numpy(), minlength=batch))
+        vals.append(x.value.numpy())
+    per_sample = np.concatenate(active)
+    var = np.sum(p * (1 - p))
+    assert abs(per_sample.mean() - p.sum()) < 5 * np.sqrt(var / n)
+    z = (counts - n * p) / np.sqrt(n * p * (1 - p))
+    assert np.abs(z).max() < 5.0
+    chi2 = np.sum(z**2)
+    assert stats.chi2.sf(chi2, df=256) > 1e-4
+    v = np.concatenate(vals)
+    assert stats.kstest(v, "uniform").pvalue > 1e-4
+    assert ((v > 0) & (v < 1)).all()
+
+
+def test_sampler_entries_unique_and_dense_form():
+    p = np.full(16, 0.9)
+    (x,) = _draw(p, 64, seed=2, n_batches=1)
+    key = x.row * 16 + x.col
+    assert key.unique().numel() == key.numel()
+    d = x.dense()
+    assert d.shape == (1, 64, 16)
+    assert (d > 0).sum().item() == key.numel()
+    assert abs((d > 0).float().mean().item() - 0.9) < 0.05
+
+
+def test_teacher_output_and_select():
+    p = np.full((2, 8), 0.5)
+    gens = [torch_generator(0), torch_generator(1)]
+    x = sample(torch.tensor(p), 10, gens)
+    a = torch.arange(1, 17, dtype=torch.float32).view(2, 8)
+    y = torch.zeros(2, 10, 8)
+    y.view(-1)[x.row * 8 + x.col] = teacher_output(x, a)
+    torch.testing.assert_close(y, x.dense() * a[:, None, :])
+    part = x.select(3, 7)
+    torch.testing.assert_close(part.dense(), x.dense()[:, 3:7])
+
+
+def test_streams_are_distinct_and_models_independent():
+    assert len({stream_seed(0, s) for s in ("embedding", "init", "train", "eval")}) == 4
+    assert stream_seed(0, "train") != stream_seed(1, "train")
+    p = torch.tensor(frequencies(DataConfig(n_features=32)))
+    alone = sample(p[None], 50, [torch_generator(7)])
+    both = sample(torch.stack([p, p]), 50, [torch_generator(3), torch_generator(7)])
+    second = both.select(0, 50)
+    m = second.model == 1
+    torch.testing.assert_close(second.dense()[1], alone.dense()[0])
+    assert m.any()

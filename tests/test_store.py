@@ -1,0 +1,125 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import supdyn.store as store_mod
+from supdyn.config import from_dict
+from supdyn.store import CorruptRunError, Store, pack
+from supdyn.train import train
+
+
+def _cfg(**kw):
+    base = {"n_features": 32, "d_hidden": 8, "t_max": 5.0, "batch": 64, "eval_size": 256, "per_feature": True}
+    base.update(kw)
+    return from_dict(base)
+
+
+def test_roundtrip_and_table(tmp_path):
+    st = Store(tmp_path)
+    cfg = _cfg(snapshots=(5.0,))
+    (res,) = train([cfg], progress=False)
+    assert st.save(res) is True
+    assert st.save(res) is False  # first writer wins
+    run = st.load(cfg.run_id[:10])
+    assert run.config == cfg and run.run_id == cfg.run_id
+    np.testing.assert_array_equal(run.loss, res.loss)
+    np.testing.assert_array_equal(run.arrays["per_feature"], res.per_feature)
+    np.testing.assert_array_equal(run.arrays["snapshot_B"], res.snapshots["B"])
+    assert run.meta["torch"] and run.meta["supdyn"] and run.meta["diverged"] is False
+    df = st.table()
+    assert len(df) == 1 and df.loc[0, "a"] == 1.1 and df.loc[0, "final_loss"] == pytest.approx(res.loss[-1])
+
+
+def test_ensure_computes_once(tmp_path, monkeypatch):
+    st = Store(tmp_path)
+    cfgs = [_cfg(seed=s) for s in range(3)]
+    first = st.ensure(cfgs, progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a stored run")
+
+    monkeypatch.setattr(store_mod, "train", boom)
+    again = st.ensure(cfgs, progress=False)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_unknown_id(tmp_path):
+    with pytest.raises(KeyError, match="not found"):
+        Store(tmp_path).load("abc123")
+
+
+def test_corruption_is_detected_moved_aside_and_recomputed(tmp_path):
+    st = Store(tmp_path)
+    cfg = _cfg()
+    (good,) = st.ensure([cfg], progress=False)
+    path = st.path(cfg.run_id) / "arrays.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(CorruptRunError, match=cfg.run_id):
+        st.load(cfg)
+    assert cfg not in st and any((tmp_path / "_corrupt").iterdir())
+    (again,) = st.ensure([cfg], progress=False)
+    np.testing.assert_array_equal(again.loss, good.loss)
+
+
+def test_killed_writer_leaves_no_visible_run(tmp_path):
+    """A writer SIGKILLed between writing its files and the rename leaves only _tmp/ behind."""
+    script = textwrap.dedent(f"""
+        import os, signal
+        from supdyn.config import from_dict
+        from supdyn.store import Store
+        from supdyn.train import train
+        cfg = from_dict({_cfg().to_dict()!r})
+        (res,) = train([cfg], progress=False)
+        def die(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.rename = die
+        Store({str(tmp_path)!r}).save(res)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    st = Store(tmp_path)
+    assert st.run_ids() == [] and _cfg() not in st
+    assert len(list((tmp_path / "_tmp").iterdir())) == 1
+    assert st.clean_tmp(max_age=0) == 1
+    assert list((tmp_path / "_tmp").iterdir()) == []
+
+
+def test_unwritable_store(tmp_path):
+    target = tmp_path / "ro"
+    target.mkdir()
+    os.chmod(target, 0o500)
+    try:
+        if os.access(target, os.W_OK):  # running as root: make the path a file instead
+            os.chmod(target, 0o700)
+            target.rmdir()
+            target.write_text("not a directory")
+        (res,) = train([_cfg()], progress=False)
+        with pytest.raises(ValueError, match="store: cannot write to"):
+            Store(target).save(res)
+    finally:
+        if target.is_dir():
+            os.chmod(target, 0o700)
+
+
+def test_failures_are_recorded(tmp_path):
+    st = Store(tmp_path)
+    cfg = _cfg()
+    assert st.mark_failed(cfg, "boom")["attempts"] == 1
+    assert st.mark_failed(cfg, "boom again")["attempts"] == 2
+    assert st.failure(cfg.run_id)["error"] == "boom again"
+    st.ensure([cfg], progress=False)
+    assert st.failure(cfg.run_id) is None
+
+
+def test_pack_groups_compatible_runs():
+    cfgs = [_cfg(seed=s) for s in range(5)] + [_cfg(d_hidden=4)] + [_cfg(batch=32, seed=9)]
+    groups = pack(cfgs, max_models=2)
+    assert sorted(len(g) for g in groups) == [1, 1, 1, 2, 2]
+    assert all(len({(c.model.d_hidden, c.train.batch) for c in g}) == 1 for g in groups)
