@@ -9,5 +9,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: could not install chromium; the report screenshot test will be skipped" >&2
 fi
-.venv/bin/lint-imports
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -61,3 +61,21 @@ def test_sections_are_frozen():
         cfg.data.a = 2.0  # type: ignore[misc]
     assert isinstance(cfg.data, DataConfig) and isinstance(cfg.model, ModelConfig)
     assert isinstance(cfg.train, TrainConfig)
+
+
+def test_ints_and_floats_give_the_same_identity():
+    assert from_dict({"a": 1, "density": 1, "lr": 2, "t_max": 100}).run_id == \
+        from_dict({"a": 1.0, "density": 1.0, "lr": 2.0, "t_max": 100.0}).run_id
+
+
+def test_expand_grid():
+    from supdyn.config import expand_grid
+
+    cs = expand_grid({"base": {"n_features": 64, "d_hidden": 8},
+                      "grid": [{"a": [1.1, 1.5], "seed": [0, 1]}, {"b": [0.5]}, {"a": [1.1], "seed": [0]}]})
+    assert [(c.data.a, c.data.b, c.seed) for c in cs] == [
+        (1.1, 0.0, 0), (1.1, 0.0, 1), (1.5, 0.0, 0), (1.5, 0.0, 1), (1.1, 0.5, 0)]
+    with pytest.raises(ConfigError, match="grid.a"):
+        expand_grid({"grid": {"a": 1.0}})
+    with pytest.raises(ConfigError, match="gird: unknown key; did you mean 'grid'"):
+        expand_grid({"gird": {}})

@@ -113,8 +113,8 @@ class DataConfig:
             _fail("kappa", self.kappa, "kappa > 0")
         if not 0 < _finite("density", self.density):
             _fail("density", self.density, "density (E = sum p_i) > 0")
-        object.__setattr__(self, "a", a)
-        object.__setattr__(self, "b", b)
+        for name in ("a", "b", "kappa", "density"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "p", _float_tuple("p", self.p))
         object.__setattr__(self, "teacher_diag", _float_tuple("teacher_diag", self.teacher_diag))
         if self.law == "user":
@@ -202,8 +202,8 @@ class TrainConfig:
                 _fail(f"snapshots[{i}]", s, f"0 <= t <= t_max = {self.t_max:g}")
         if any(b <= a for a, b in zip(snaps, snaps[1:])):
             _fail("snapshots", snaps, "strictly increasing times")
-        object.__setattr__(self, "lr", float(self.lr))
-        object.__setattr__(self, "t_max", float(self.t_max))
+        for name in ("lr", "t_max", "diverge_factor"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "snapshots", snaps)
 
 
@@ -355,3 +355,38 @@ def load_toml(path: str | Path) -> RunConfig:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse any TOML file into a dict (used for experiment and sweep specs)."""
     return _read_toml(path)
+
+
+def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
+    """Configs of a grid spec: ``{"base": {...}, "grid": {field: [values...]}}``.
+
+    ``base`` holds fixed fields (flat names or [data]/[model]/[train] sections); ``grid`` maps field
+    names (flat, e.g. ``a``, ``d_hidden``, ``seed``) to lists, expanded as a Cartesian product in the
+    order written. ``grid`` may also be a list of such tables (``[[grid]]`` in TOML): their
+    expansions are concatenated, duplicates removed. Unknown keys anywhere raise ConfigError.
+    """
+    import itertools
+
+    for key in spec:
+        if key not in ("base", "grid", "name", "description"):
+            _unknown(key, ["base", "grid", "name", "description"], "")
+    base = spec.get("base", {})
+    grids = spec.get("grid", {})
+    grids = grids if isinstance(grids, list) else [grids]
+    out: list[RunConfig] = []
+    seen: set[str] = set()
+    base_cfg = from_dict(base)
+    for grid in grids:
+        names = list(grid)
+        values = []
+        for name in names:
+            vals = grid[name]
+            if not isinstance(vals, list) or not vals:
+                _fail(f"grid.{name}", vals, "a non-empty list of values")
+            values.append(vals)
+        for combo in itertools.product(*values):
+            cfg = base_cfg.replace(**dict(zip(names, combo)))
+            if cfg.run_id not in seen:
+                seen.add(cfg.run_id)
+                out.append(cfg)
+    return out

@@ -13,7 +13,7 @@ import sys
 from supdyn.config import ConfigError
 
 # verb modules, in the order shown by --help
-COMMANDS = ["train", "runs", "theory", "fit"]
+COMMANDS = ["train", "runs", "sweep", "reproduce", "theory", "fit"]
 
 
 class UsageError(Exception):

@@ -1,0 +1,21 @@
+"""Fits of loss curves (pure NumPy/SciPy; input is plain arrays of t and loss).
+
+* :mod:`supdyn.fit.powerlaw` — ``L = c t^-α + L0`` in a window (paper eq. 9), local exponents,
+  window scans, time-to-loss / speed-up / loss-ratio measures.
+* :mod:`supdyn.fit.bootstrap` — percentile bootstrap across seeds (models).
+* :mod:`supdyn.fit.scaling` — compute-optimal frontier and iso-compute curves (Figs. 7, 14),
+  plateau loss and width scaling ``L_∞ = c K^-β`` (App. A.4, Fig. 13).
+
+Every fitted number comes with its window and a standard error or interval.
+"""
+
+from supdyn.fit.bootstrap import BootstrapInterval, BootstrapResult, bootstrap_fit, bootstrap_statistic
+from supdyn.fit.powerlaw import (PowerLawFit, fit_power_law, local_exponent, loss_ratio, speedup,
+                                 time_to_loss, window_scan)
+from supdyn.fit.scaling import (Frontier, Plateau, ScalingFit, compute_frontier, default_cost,
+                                fit_width_scaling, iso_compute, plateau_loss)
+
+__all__ = ["BootstrapInterval", "BootstrapResult", "Frontier", "Plateau", "PowerLawFit", "ScalingFit",
+           "bootstrap_fit", "bootstrap_statistic", "compute_frontier", "default_cost", "fit_power_law",
+           "fit_width_scaling", "iso_compute", "local_exponent", "loss_ratio", "plateau_loss", "speedup",
+           "time_to_loss", "window_scan"]

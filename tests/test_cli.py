@@ -1,0 +1,47 @@
+"""`supdyn train` and `supdyn runs` (other verbs are tested beside their modules)."""
+
+import json
+
+from supdyn.cli import main
+from supdyn.config import load_toml
+from supdyn.store import Store
+
+TINY = ["--N", "32", "--K", "8", "--t-max", "5", "--batch", "64", "--eval-size", "256"]
+
+
+def test_train_json_then_cached(tmp_path, capsys):
+    args = ["train", *TINY, "--a", "1.5", "--per-feature", "--snapshots", "1", "5", "--store", str(tmp_path),
+            "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"run_id", "t", "loss", "diverged"} <= set(out)
+    assert out["t"][0] == 0 and out["t"][-1] == 5 and len(out["t"]) == len(out["loss"])
+    assert out["cached"] is False and out["diverged"] is False
+    run = Store(tmp_path).load(out["run_id"])
+    assert run.config.data.a == 1.5 and run.arrays["snapshot_B"].shape == (2, 8, 8)
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["cached"] is True and again["loss"] == out["loss"]
+
+
+def test_train_from_toml_with_flag_override(tmp_path, capsys):
+    f = tmp_path / "run.toml"
+    f.write_text("seed = 4\n[data]\nn_features = 32\na = 2.0\n[model]\nd_hidden = 8\n"
+                 "[train]\nt_max = 3.0\nbatch = 32\neval_size = 128\n")
+    assert main(["train", str(f), "--b", "0.5", "--store", str(tmp_path / "s"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cfg = load_toml(f).replace(b=0.5)
+    assert out["run_id"] == cfg.run_id and out["config"]["seed"] == 4
+
+
+def test_train_human_output_and_runs_table(tmp_path, capsys):
+    assert main(["train", *TINY, "--store", str(tmp_path), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "loss =" in text and "stored in" in text
+    assert main(["runs", "--store", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "1 run(s)" in table and "fixed" in table
+    assert main(["runs", "--store", str(tmp_path), "--csv"]) == 0
+    assert capsys.readouterr().out.startswith("run_id,")
+    assert main(["runs", "--store", str(tmp_path / "empty")]) == 0
+    assert "no runs" in capsys.readouterr().out
