@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -207,6 +208,38 @@ class TrainConfig:
         object.__setattr__(self, "snapshots", snaps)
 
 
+def _law_problem(law: str, n: int, a: float, kappa: float, density: float, normalize: str,
+                 p: tuple[float, ...] | None) -> str | None:
+    """The one-line error of a law whose p_i leave [0, 1], else None: the check (and message) of
+    ``supdyn.data.frequencies``, run when a RunConfig is built, before any training."""
+    import numpy as np  # lazy: config stays cheap to import
+
+    i, scaled = np.arange(1, n + 1, dtype=np.float64), law != "user" and normalize == "sum"
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        if law == "exponential":
+            q = -kappa * i**a
+            q = np.exp(q - q.max()) if scaled else np.exp(q)
+        else:
+            q = {"user": lambda: np.asarray(p, dtype=np.float64), "power": lambda: i ** (-a),
+                 "algebraic": lambda: (n + 1.0 - i) ** a}[law]()
+        total = q.sum()
+        if scaled and (not np.isfinite(total) or total <= 0):
+            return (f"a: the {law} law with a={a:g} cannot be normalized (sum of p_i = {total:g}); "
+                    "allowed: a law with a finite positive sum")
+        q = q * (density / total) if scaled else q
+        bad = np.flatnonzero(~np.isfinite(q) | (q < 0) | (q > 1))
+    if not bad.size:
+        return None
+    j, name = int(bad[0]), "p" if law == "user" else ("density" if scaled else "a")
+    if np.isfinite(q[j]) and q[j] > 1:
+        return (f"{name}: {'normalized ' if scaled else ''}p_{j + 1} = {q[j]:.6g} exceeds 1 by {q[j] - 1:.3g} "
+                f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]")
+    return f"{name}: p_{j + 1} = {float(q[j])!r}; allowed: every p_i finite and in [0, 1]"
+
+
+_cached_law_problem = functools.lru_cache(maxsize=512)(_law_problem)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One run: data + model + train + seed. ``run_id`` is its identity in the store."""
@@ -231,6 +264,11 @@ class RunConfig:
             _fail("init_scale", 0.0, "init_scale > 0 for ReLU students (with B = 0, b = 0 no gradient flows)")
         if self.train.eval_mode == "exact" and variant not in ("none", "linear"):
             _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
+        d = self.data
+        problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p) if d.law == "user"
+                   else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None))
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def variant(self) -> str:
@@ -319,6 +357,8 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
                 if k not in valid:
                     _unknown(k, valid, f"[{key}] ")
             nested[key] = val
+        elif isinstance(val, dict):  # a misspelled [section] table
+            _unknown(key, list(_SECTIONS), "")
         else:
             flat[key] = val
     merged = _merge(nested, flat)
@@ -342,9 +382,9 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({exc}); allowed: a TOML file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read ({exc.strerror}); allowed: a readable TOML file") from None
 
 
 def load_toml(path: str | Path) -> RunConfig:

@@ -8,10 +8,26 @@ Variants (paper Sec. 2.2; K = d_hidden, N = n_features):
 W is Gaussian with unit-norm columns, drawn from the run's ``embedding`` stream.
 
 Loss per model: L = (1/batch) Σ_s ½‖y*_s − y_s‖² (summed over the N outputs, averaged over samples).
-Gradients are written by hand so that the sparse input (≈ E active features per sample) is used as
-such: H = X Wᵀ is a gather of E rows of Wᵀ per sample, and the output error G = ∂L/∂(pre-activation)
-is exactly zero wherever the ReLU is off, so ``G Wᵀ`` switches to a gather when G is sparse.
-The tests compare every gradient with autograd on the dense formula.
+With G = (y − y*) ⊙ ReLU'(pre) (one row per sample), the gradients are
+    ∂L/∂b = Σ_s g_s / batch,   ∂L/∂B = Σ_s (D g_s)(E x_s)ᵀ / batch = Σ_j Q_j E_jᵀ / batch,
+    ∂L/∂D = Σ_s (B E x_s) g_sᵀ / batch,   ∂L/∂E_j = Bᵀ Q_j / batch,   Q_j = Σ_s x_sj D g_s,
+    none: ∂L/∂(row j of Bᵀ) = Σ_s x_sj g_s / batch.
+They are written by hand so that sparsity is used at every stage (the tests compare them with
+autograd on the dense formula):
+* the batch is compacted (:func:`compact`): only the R samples with an active feature get an output
+  row; each of the other samples has y = ReLU(b), y* = 0, so they add ½‖ReLU(b)‖² to the loss and
+  ReLU(b) to the bias gradient each, and nothing to B, D, E;
+* gather forward (when U ≤ R): pre = X M_U + b with M_U = Dᵀ B E_U the N×U map restricted to the
+  U distinct active features, costing O(U·K·(K+N)) instead of O(R·K·(K+N)); X is a (R × U) CSR;
+* after some training most outputs sit below the ReLU threshold, G is exactly zero there, and D G
+  becomes a CSR product over the non-zero errors (when at most ``SPARSE_ERROR_DENSITY`` of them are
+  non-zero); ∂L/∂B then costs O(U·K²) through Q = Xᵀ (G Dᵀ).
+Rows of all models are stacked (block-diagonal CSR), so one call serves every model.
+
+Numerics: parameters, forward and gradients use the run's dtype (float32 by default: the step is
+matmul-bound and float32 halves its cost); the batch loss (only used to detect divergence) is
+summed in that dtype, while the evaluation loss (:func:`sampled_loss`, :func:`population_loss`)
+is accumulated in float64, since its small differences over time are what the fits measure.
 
 Shapes use the names ``n_models``, ``batch``, ``n_features`` (N), ``d_hidden`` (K).
 """
@@ -22,12 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from supdyn.config import RunConfig
 from supdyn.data import SparseBatch, frequencies, moments, stream_seed, teacher_diagonal, torch_generator
 
-# below this fraction of non-zero output errors, G Wᵀ is computed as a gather instead of a matmul
-SPARSE_ERROR_DENSITY = 0.06
+# at most this fraction of non-zero output errors: G Dᵀ is a CSR product instead of a matmul
+SPARSE_ERROR_DENSITY = 0.12
+# gather forward through M_U = Dᵀ B E_U when U <= GATHER_FORWARD_RATIO * R, else through H = X E_Uᵀ
+GATHER_FORWARD_RATIO = 1.0
 
 
 def embedding(n_features: int, d_hidden: int, *, generator: torch.Generator) -> torch.Tensor:
@@ -40,6 +59,10 @@ def run_embedding(cfg: RunConfig) -> torch.Tensor:
     """The fixed embedding W of a run (d_hidden, n_features), float64, from its ``embedding`` stream."""
     gen = torch_generator(stream_seed(cfg.seed, "embedding"))
     return embedding(cfg.data.n_features, cfg.model.d_hidden, generator=gen)
+
+
+def _counters() -> dict[str, int]:
+    return {"sparse_backward": 0, "dense_backward": 0, "gather_forward": 0, "dense_forward": 0}
 
 
 @dataclass
@@ -63,7 +86,7 @@ class Student:
     p: torch.Tensor
     n_features: int
     d_hidden: int
-    stats: dict[str, int] = field(default_factory=lambda: {"sparse_backward": 0, "dense_backward": 0})
+    stats: dict[str, int] = field(default_factory=_counters)
 
     @property
     def n_models(self) -> int:
@@ -127,93 +150,206 @@ def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu
                    {k_: cast(v) for k_, v in fixed.items()}, cast(teacher), p.to(device), n, k)
 
 
-def _gather_rows(table: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, n_rows: int,
-                 row: torch.Tensor) -> torch.Tensor:
-    """out[r] = Σ_{e: row[e] = r} weight[e] · table[index[e]]  → (n_rows, table.shape[1])."""
-    out = torch.zeros(n_rows, table.shape[1], dtype=table.dtype, device=table.device)
-    out.index_add_(0, row, table[index] * weight[:, None])
+@dataclass(frozen=True)
+class Bags:
+    """A sparse matrix S (n_bags × n_cols) by rows: row r holds entries idx[e], val[e] for e in
+    [off[r], off[r+1]). ``S @ T`` for a dense table T (n_cols, d) is one ``embedding_bag`` call
+    (a weighted gather-sum of rows of T, fused and vectorized on CPU and CUDA)."""
+
+    idx: torch.Tensor
+    off: torch.Tensor
+    val: torch.Tensor
+
+    @staticmethod
+    def from_coo(row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_rows: int) -> "Bags":
+        """Bags of COO entries (row, col, val); entries are put in row order by a stable sort."""
+        order = torch.argsort(row, stable=True)
+        off = torch.zeros(n_rows, dtype=torch.int64, device=row.device)
+        torch.cumsum(torch.bincount(row, minlength=n_rows)[:-1], 0, out=off[1:])
+        return Bags(col[order], off, val[order])
+
+    def __matmul__(self, table: torch.Tensor) -> torch.Tensor:
+        """S @ table: (n_bags, d) for table (n_cols, d)."""
+        return F.embedding_bag(self.idx, table, self.off, mode="sum", per_sample_weights=self.val)
+
+
+@dataclass(frozen=True)
+class Compact:
+    """A batch restricted to its non-empty samples and its distinct active features, per model.
+
+    R: the most non-empty samples of any model; sample s of model m with rank r among its model's
+       non-empty samples is compact row m·R + r (rows past a model's own count are empty samples).
+    U: the most distinct active features of any model; ucol (n_models·U,) holds the flat feature
+       index m·N + j of each compact column (unused padding columns point at feature 0 of model m).
+    x:  X (n_models·R × n_models·U), block-diagonal, x_{s,j};   xt: Xᵀ.
+    pos: (nnz,) flat index (m·R + r)·N + j of each active entry in a (n_models·R, N) output.
+    target: (nnz,) y* = a_j x_{s,j} there;   entry_model: (nnz,) model index of each entry.
+    batch: samples per model;  n_rest = batch − R empty samples per model outside the compact rows.
+    """
+
+    x: Bags
+    xt: Bags
+    ucol: torch.Tensor
+    pos: torch.Tensor
+    target: torch.Tensor
+    entry_model: torch.Tensor
+    R: int
+    U: int
+    batch: int
+
+    @property
+    def n_rest(self) -> int:
+        return self.batch - self.R
+
+
+def compact(x: SparseBatch, teacher: torch.Tensor) -> Compact:
+    """Compact form of ``x`` (see :class:`Compact`); ``teacher`` (n_models, n_features). One sync."""
+    m, bs, n = x.n_models, x.batch, x.n_features
+    dev = x.row.device
+    model, flat_col = x.model, x.flat_col
+    nonempty = torch.zeros(m * bs, dtype=torch.int64, device=dev)
+    nonempty[x.row] = 1
+    rank = torch.cumsum(nonempty.view(m, bs), 1)  # (n_models, batch): 1 + rank of each sample
+    used = torch.zeros(m * n, dtype=torch.int64, device=dev)
+    used[flat_col] = 1
+    crank = torch.cumsum(used.view(m, n), 1)  # (n_models, N): 1 + rank of each active feature
+    R, U = (max(int(v), 1) for v in torch.stack([rank[:, -1].max(), crank[:, -1].max()]).tolist())
+    r = model * R + rank.view(-1)[x.row] - 1  # (nnz,) compact row
+    c = model * U + crank.view(-1)[flat_col] - 1  # (nnz,) compact column
+    ucol = torch.repeat_interleave(torch.arange(m, device=dev) * n, U)  # (n_models·U,) padding
+    ucol[c] = flat_col
+    target = teacher.reshape(-1)[flat_col] * x.value  # (nnz,) flat (n_models·N,) lookup
+    return Compact(Bags.from_coo(r, c, x.value, m * R), Bags.from_coo(c, r, x.value, m * U), ucol,
+                   r * n + x.col, target, model, R, U, bs)
+
+
+def _forward(st: Student, cx: Compact) -> dict[str, torch.Tensor]:
+    """Pre-activations ``pre`` (n_models·R, N) = M x + b for the compact rows, and intermediates.
+
+    ``e`` (n_models, U, K): rows E_jᵀ of the active features; ``z`` (n_models·R, K) = B E x (learnable
+    only); ``h`` (n_models, R, K) = E x (dense forward only).
+    """
+    m, n, k, R, U = st.n_models, st.n_features, st.d_hidden, cx.R, cx.U
+    if st.variant == "none":
+        rows = st.params["BT"].reshape(m * n, n).index_select(0, cx.ucol)  # (n_models·U, N): Bᵀ rows
+        return {"pre": cx.x @ rows}
+    learn = st.variant == "learnable"
+    table = st.params["encT"] if learn else st.fixed["WT"]
+    e = table.reshape(m * n, k).index_select(0, cx.ucol).view(m, U, k)  # (n_models, U, K)
+    dec = st.params["dec"] if learn else st.fixed["W"]  # (n_models, K, N)
+    out = {"e": e}
+    if U <= GATHER_FORWARD_RATIO * R:
+        st.stats["gather_forward"] += 1
+        zu = torch.bmm(e, st.params["B"].transpose(1, 2))  # (n_models, U, K): rows (B E_j)ᵀ
+        mu = torch.bmm(zu, dec)  # (n_models, U, N): rows (Dᵀ B E_j)ᵀ
+        out["pre"] = pre = cx.x @ mu.view(m * U, n)  # (n_models·R, N)
+        if learn:
+            out["z"] = cx.x @ zu.view(m * U, k)  # (n_models·R, K)
+    else:
+        st.stats["dense_forward"] += 1
+        h = (cx.x @ e.view(m * U, k)).view(m, R, k)  # (n_models, R, K) = rows (E x_s)ᵀ
+        z = torch.bmm(h, st.params["B"].transpose(1, 2))  # (n_models, R, K)
+        out["pre"] = pre = torch.bmm(z, dec).view(m * R, n)  # (n_models·R, N)
+        out["h"] = h
+        if learn:
+            out["z"] = z.view(m * R, k)  # (n_models·R, K)
+    if "bias" in st.params:
+        pre.view(m, R, n).add_(st.params["bias"][:, None, :])  # (n_models, R, N)
     return out
 
 
-def _encode(st: Student, x: SparseBatch) -> torch.Tensor:
-    """H = X Eᵀ (or X Wᵀ): (n_models, batch, d_hidden), a gather of the active rows of Eᵀ."""
-    table = st.params["encT"] if st.variant == "learnable" else st.fixed["WT"]
-    flat = table.reshape(st.n_models * st.n_features, st.d_hidden)  # (n_models·N, K)
-    h = _gather_rows(flat, x.flat_col, x.value, st.n_models * x.batch, x.row)
-    return h.view(st.n_models, x.batch, st.d_hidden)  # (n_models, batch, d_hidden)
+def _relu_error(st: Student, cx: Compact, pre: torch.Tensor) -> torch.Tensor:
+    """In place: pre → G = (y − y*) ⊙ ReLU'(pre). Returns the summed squared error Σ‖y − y*‖² (m,)."""
+    m = st.n_models
+    flat = pre.view(-1)  # (n_models·R·N,)
+    at = flat[cx.pos]  # (nnz,) pre-activations at the active entries
+    missed = torch.zeros(m, dtype=pre.dtype, device=pre.device)
+    if st.variant in ("none", "linear"):
+        flat[cx.pos] = at - cx.target
+    else:
+        pre.relu_()
+        on = at > 0
+        flat[cx.pos] = torch.where(on, at - cx.target, 0.0)
+        missed.index_add_(0, cx.entry_model, torch.where(on, 0.0, cx.target).square())  # err = −y*
+    sq = torch.linalg.vector_norm(pre.view(m, -1), dim=1).square_()  # (n_models,)
+    if "bias" in st.params:
+        sq += cx.n_rest * st.params["bias"].relu().square().sum(1)  # empty samples: y = ReLU(b)
+    return sq + missed
 
 
-def forward(st: Student, x: SparseBatch) -> dict[str, torch.Tensor]:
-    """Pre-activations and intermediates. ``out``: (n_models, batch, n_features) = y (after ReLU)."""
-    m, n = st.n_models, st.n_features
+def _flatnonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Indices of the True entries of a 1-D bool mask, ascending (NumPy's is ~2.5× faster on CPU)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return torch.nonzero(mask).squeeze(1)
+
+
+def _backprop(st: Student, g: torch.Tensor, dec: torch.Tensor) -> torch.Tensor:
+    """G Dᵀ: (n_models·R, K) for G (n_models·R, N); a gather over the non-zero errors when few.
+
+    The density of G is estimated on its first 32 rows per model (rows are in random order).
+    """
+    m, n, k = st.n_models, st.n_features, st.d_hidden
+    rows = g.shape[0] // m
+    head = g.view(m, rows, n)[:, :32]  # (n_models, ≤ 32, N)
+    if int(torch.count_nonzero(head)) <= SPARSE_ERROR_DENSITY * head.numel():
+        st.stats["sparse_backward"] += 1
+        idx = _flatnonzero(g.view(-1).bool())  # (nnz,) flat index r·N + i, row-major
+        r = torch.div(idx, n, rounding_mode="floor")
+        col = torch.div(r, rows, rounding_mode="floor") * n + idx - r * n  # block column m·N + i
+        off = torch.zeros(g.shape[0], dtype=torch.int64, device=g.device)
+        torch.cumsum(torch.bincount(r, minlength=g.shape[0])[:-1], 0, out=off[1:])
+        table = st.fixed["WT"] if st.variant != "learnable" else dec.transpose(1, 2)  # (n_models, N, K)
+        return Bags(col, off, g.view(-1)[idx]) @ table.reshape(m * n, k)  # rows Σ_i G_ri D_iᵀ
+    st.stats["dense_backward"] += 1
+    return torch.bmm(g.view(m, rows, n), dec.transpose(1, 2)).view(m * rows, k)
+
+
+def step_grads(st: Student, x: SparseBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor],
+                                                     dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Batch loss (n_models,), dense gradients {name: tensor shaped like the parameter}, and
+    row gradients {name: (rows (n_rows,) into param.view(n_models·N, -1), values (n_rows, width))}
+    (``BT`` for none, ``encT`` for learnable; rows may repeat and are to be summed).
+
+    The returned tensors are fresh, so the caller may modify them in place.
+    """
+    m, n, k, bs = st.n_models, st.n_features, st.d_hidden, x.batch
+    cx = compact(x, st.teacher)
+    fw = _forward(st, cx)
+    g = fw["pre"]
+    loss = _relu_error(st, cx, g).mul_(0.5 / bs)  # G now holds (y − y*) ⊙ ReLU'(pre), unscaled
+    dense: dict[str, torch.Tensor] = {}
     if st.variant == "none":
-        flat = st.params["BT"].reshape(m * n, n)  # (n_models·N, N): row j of Bᵀ is column j of B
-        y = _gather_rows(flat, x.flat_col, x.value, m * x.batch, x.row).view(m, x.batch, n)
-        return {"out": y}
-    h = _encode(st, x)
-    z = torch.bmm(h, st.params["B"].transpose(1, 2))  # (n_models, batch, d_hidden): z = B h
-    dec = st.params["dec"] if st.variant == "learnable" else st.fixed["W"]
-    pre = torch.bmm(z, dec)  # (n_models, batch, n_features): Wᵀ z
-    if st.variant == "linear":
-        return {"out": pre, "h": h, "z": z}
-    pre += st.params["bias"][:, None, :]
-    return {"out": torch.relu(pre), "pre": pre, "h": h, "z": z}
-
-
-def output_error(st: Student, x: SparseBatch, fw: dict[str, torch.Tensor]) -> torch.Tensor:
-    """E = y − y*, (n_models, batch, n_features). Overwrites ``fw['out']`` in place."""
-    err = fw["out"]
-    flat = err.view(-1)  # (n_models·batch·N,)
-    target = st.teacher.reshape(-1)[x.flat_col] * x.value  # y* at the active entries
-    flat.index_put_((x.row * st.n_features + x.col,), -target, accumulate=True)
-    return err
+        return loss, dense, {"BT": (cx.ucol, (cx.xt @ g).div_(bs))}  # rows Σ_s x_sj g_s
+    g3 = g.view(m, cx.R, n)  # (n_models, R, N)
+    learn = st.variant == "learnable"
+    dec = st.params["dec"] if learn else st.fixed["W"]
+    gz = _backprop(st, g, dec)  # (n_models·R, K): rows (D g_s)ᵀ
+    if "h" in fw:
+        dense["B"] = torch.bmm(gz.view(m, cx.R, k).transpose(1, 2), fw["h"])  # (n_models, K, K)
+    if "h" not in fw or learn:
+        q = (cx.xt @ gz).view(m, cx.U, k)  # (n_models, U, K): rows Q_jᵀ
+        if "h" not in fw:
+            dense["B"] = torch.bmm(q.transpose(1, 2), fw["e"])  # (n_models, K, K): Σ_j Q_j E_jᵀ
+    dense["B"].div_(bs)
+    if "bias" in st.params:
+        dense["bias"] = (g3.sum(1) + cx.n_rest * st.params["bias"].relu()).div_(bs)  # (n_models, N)
+    rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    if learn:
+        zt = fw["z"].view(m, cx.R, k).transpose(1, 2)  # (n_models, K, R)
+        dense["dec"] = torch.bmm(zt, g3).div_(bs)  # (n_models, K, N): Σ_s z_s g_sᵀ
+        rows["encT"] = (cx.ucol, torch.bmm(q, st.params["B"]).view(m * cx.U, k).div_(bs))  # Bᵀ Q_j
+    return loss, dense, rows
 
 
 def loss_and_grads(st: Student, x: SparseBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Batch loss per model (n_models,) and the gradient of each learned parameter (same shapes)."""
-    m, n, k, bs = st.n_models, st.n_features, st.d_hidden, x.batch
-    fw = forward(st, x)
-    err = output_error(st, x, fw)  # (n_models, batch, n_features)
-    loss = 0.5 * err.square().sum(dim=(1, 2)) / bs
-    if "pre" in fw:
-        err.mul_(fw["pre"] > 0)  # ReLU': no gradient where the unit is off
-    g = err.div_(bs)  # g = ∂L/∂(pre-activation), (n_models, batch, n_features)
-    grads: dict[str, torch.Tensor] = {}
-    if st.variant == "none":
-        gt = torch.zeros(m * n, n, dtype=g.dtype, device=g.device)  # ∂L/∂Bᵀ rows: Σ_s x_sj g_s
-        gt.index_add_(0, x.flat_col, g.view(m * bs, n)[x.row] * x.value[:, None])
-        grads["BT"] = gt.view(m, n, n)
-        return loss, grads
-    h, z = fw["h"], fw["z"]
-    dec = st.params["dec"] if st.variant == "learnable" else st.fixed["W"]
-    gz = _backprop_output(st, g, dec)  # (n_models, batch, d_hidden) = G Dᵀ
-    grads["B"] = torch.bmm(gz.transpose(1, 2), h)  # (n_models, K, K): Σ_s gz_s h_sᵀ
-    if "bias" in st.params:
-        grads["bias"] = g.sum(dim=1)
-    if st.variant == "learnable":
-        grads["dec"] = torch.bmm(z.transpose(1, 2), g)  # (n_models, K, N): Σ_s z_s g_sᵀ
-        gh = torch.bmm(gz, st.params["B"])  # (n_models, batch, K): Bᵀ gz
-        ge = torch.zeros(m * n, k, dtype=g.dtype, device=g.device)
-        ge.index_add_(0, x.flat_col, gh.view(m * bs, k)[x.row] * x.value[:, None])
-        grads["encT"] = ge.view(m, n, k)
+    loss, grads, rows = step_grads(st, x)
+    for name, (idx, val) in rows.items():
+        p = st.params[name]
+        full = torch.zeros(p.shape[0] * p.shape[1], p.shape[2], dtype=p.dtype, device=p.device)
+        grads[name] = full.index_add_(0, idx, val).view(p.shape)  # (n_models, N, width)
     return loss, grads
-
-
-def _backprop_output(st: Student, g: torch.Tensor, dec: torch.Tensor) -> torch.Tensor:
-    """G Dᵀ: (n_models, batch, d_hidden). A gather over the non-zero errors when they are few."""
-    m, bs, n = g.shape
-    k = st.d_hidden
-    nz = torch.count_nonzero(g)
-    if g.device.type == "cpu" and int(nz) < SPARSE_ERROR_DENSITY * g.numel():
-        st.stats["sparse_backward"] += 1
-        idx = torch.nonzero(g.view(m * bs, n), as_tuple=True)  # (row over models·batch, output)
-        val = g.view(m * bs, n)[idx]
-        table = dec.transpose(1, 2).reshape(m * n, k) if st.variant == "learnable" else \
-            st.fixed["WT"].reshape(m * n, k)  # (n_models·N, K)
-        col = torch.div(idx[0], bs, rounding_mode="floor") * n + idx[1]
-        return _gather_rows(table, col, val, m * bs, idx[0]).view(m, bs, k)
-    st.stats["dense_backward"] += 1
-    return torch.bmm(g, dec.transpose(1, 2))
 
 
 def population_loss(st: Student) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,15 +380,21 @@ def moments_torch(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(mu), torch.from_numpy(ex2)
 
 
-def sampled_loss(st: Student, x: SparseBatch, *, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def sampled_loss(st: Student, x: SparseBatch, *, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Monte-Carlo ½E‖y* − y‖² over a fixed evaluation set, accumulated in float64.
 
-    Returns (loss (n_models,), per-feature loss (n_models, n_features)).
+    Returns (loss (n_models,), per-feature loss (n_models, n_features)). Same compact forward as the
+    training step; the empty samples outside the compact rows add ½ ReLU(b_i)² each.
     """
-    per = torch.zeros(st.n_models, st.n_features, dtype=torch.float64, device=x.value.device)
+    m, n = st.n_models, st.n_features
+    per = torch.zeros(m, n, dtype=torch.float64, device=x.value.device)
     for start in range(0, x.batch, chunk):
-        part = x.select(start, min(start + chunk, x.batch))
-        err = output_error(st, part, forward(st, part))  # (n_models, chunk, N)
-        per += err.double().square().sum(dim=1)
+        cx = compact(x.select(start, min(start + chunk, x.batch)), st.teacher)
+        err = _forward(st, cx)["pre"]  # (n_models·R, N)
+        if "bias" in st.params:
+            err.relu_()
+            per += cx.n_rest * st.params["bias"].double().relu().square()
+        err.view(-1).index_put_((cx.pos,), -cx.target, accumulate=True)  # y − y*
+        per += err.square_().view(m, cx.R, n).sum(1, dtype=torch.float64)  # (n_models, N)
     per *= 0.5 / x.batch
     return per.sum(-1), per

@@ -24,6 +24,7 @@ import shutil
 import socket
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -88,12 +89,14 @@ class Store:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_store_root()
+        self._verified: dict[str, tuple] = {}  # run id → file stamps of its last good verification
 
     # -- paths ---------------------------------------------------------------------------------
     def path(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def _ensure_root(self) -> None:
+    def ensure_writable(self) -> None:
+        """Create the store if needed; ValueError (one line) unless files can be written in it."""
         try:
             (self.root / "_tmp").mkdir(parents=True, exist_ok=True)
             probe = self.root / "_tmp" / f".probe-{uuid.uuid4().hex}"
@@ -102,6 +105,8 @@ class Store:
         except OSError as exc:
             raise ValueError(f"store: cannot write to {self.root} ({exc.strerror or exc}); "
                              "allowed: a writable directory") from None
+
+    _ensure_root = ensure_writable
 
     # -- queries -------------------------------------------------------------------------------
     def __contains__(self, cfg_or_id: RunConfig | str) -> bool:
@@ -124,9 +129,44 @@ class Store:
                            "allowed: an id (or unique prefix) listed by `supdyn runs`")
         raise KeyError(f"run id: prefix {prefix!r} is ambiguous ({len(ids)} runs); give more characters")
 
+    def verify(self, cfg_or_id: RunConfig | str) -> bool:
+        """Whether the run is stored intact (the test of :meth:`missing`).
+
+        Checks what :meth:`load` checks (every file present, the config hashing to the run id, the
+        sha256 of arrays.npz) without loading the arrays; a damaged run directory is moved to
+        ``_corrupt/`` and reported missing. A good result is remembered with the files' (inode,
+        size, mtime), so each run is hashed once per Store object while it is unchanged.
+        """
+        rid = cfg_or_id.run_id if isinstance(cfg_or_id, RunConfig) else cfg_or_id
+        d = self.path(rid)
+        if not d.is_dir():
+            return False
+        try:
+            stamp = tuple((st.st_ino, st.st_size, st.st_mtime_ns)
+                          for st in (os.stat(d / name) for name in ("meta.json", "config.json", "arrays.npz")))
+            if self._verified.get(rid) == stamp:
+                return True
+            meta = json.loads((d / "meta.json").read_text())
+            cfg_doc = json.loads((d / "config.json").read_text())
+            if _sha256(d / "arrays.npz") != meta["arrays_sha256"]:
+                raise ValueError("arrays.npz checksum mismatch")
+            if from_dict(cfg_doc["config"]).run_id != rid:
+                raise ValueError("config does not hash to its run id")
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            if d.is_dir():
+                self._quarantine(rid)
+            return False
+        self._verified[rid] = stamp
+        return True
+
     def load(self, run_id: str | RunConfig) -> StoredRun:
         """Read a run (by config, id or unique id prefix), verifying its checksum."""
-        rid = run_id.run_id if isinstance(run_id, RunConfig) else self.resolve(run_id)
+        if isinstance(run_id, RunConfig):
+            rid = run_id.run_id
+        elif len(run_id) == 64 and set(run_id) <= set("0123456789abcdef") and self.path(run_id).is_dir():
+            rid = run_id  # a full id: a run directory that lost its meta.json is still found (and moved aside)
+        else:
+            rid = self.resolve(run_id)
         d = self.path(rid)
         try:
             meta = json.loads((d / "meta.json").read_text())
@@ -143,7 +183,7 @@ class Store:
                 raise KeyError(f"run id: {rid} not in store {self.root}") from None
             self._quarantine(rid)
             raise CorruptRunError(f"run {rid}: incomplete files (moved to {self.root / '_corrupt'})") from None
-        except (ValueError, KeyError, OSError, EOFError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
             self._quarantine(rid)
             raise CorruptRunError(f"run {rid}: corrupt ({exc}); moved to {self.root / '_corrupt'}") from None
         return StoredRun(rid, cfg, arrays, meta)
@@ -239,10 +279,10 @@ class Store:
 
     # -- compute-or-load -----------------------------------------------------------------------
     def missing(self, configs: Iterable[RunConfig]) -> list[RunConfig]:
-        """Configs not yet stored (each once, in order)."""
+        """Configs not stored intact (each once, in order): damaged runs are moved aside (:meth:`verify`)."""
         seen, out = set(), []
         for c in configs:
-            if c.run_id not in seen and c not in self:
+            if c.run_id not in seen and not self.verify(c):
                 seen.add(c.run_id)
                 out.append(c)
         return out
@@ -252,6 +292,8 @@ class Store:
         """Return every run, training (batched by :func:`group_key`) and storing what is missing."""
         self.clean_tmp()
         todo = self.missing(configs)
+        if todo:
+            self.ensure_writable()  # before training, not after
         for group in pack(todo, max_models=max_models):
             for res in train(group, device=device, progress=progress):
                 self.save(res)

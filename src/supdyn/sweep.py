@@ -322,6 +322,20 @@ def _check_options(executor: str, workers: int, device: str, max_models: int, re
             raise ValueError(f"{name}: got {val!r}; allowed: an integer >= {lo}")
 
 
+def check_device(device: str) -> None:
+    """Raise a one-line ValueError unless ``device`` is ``cpu`` or a CUDA device present here."""
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda"
+                                           or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"device: got {device!r}; allowed: cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device[5:]) if device.startswith("cuda:") else 0
+        if index >= n:
+            have = "no CUDA GPU is" if n == 0 else f"only {n} CUDA GPU(s) are"
+            raise ValueError(f"device: got {device!r} but {have} available here; allowed: cpu"
+                             + (f" or cuda:0..cuda:{n - 1}" if n else ""))
+
+
 def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *, executor: str = "local",
               workers: int = 2, scheduler: str | None = None, slurm: SlurmOptions | dict | None = None,
               device: str = "cpu", max_models: int = 16, retries: int = 2,
@@ -339,13 +353,11 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
         slurm = SlurmOptions.from_dict(slurm)
     if scheduler or slurm is not None:
         executor = "dask"
+    if not scheduler and slurm is None:
+        check_device(device)  # the runs train on this machine (a LocalCluster's workers too)
     store = store if isinstance(store, Store) else Store(store)
     start = time.perf_counter()
-    try:
-        store.root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"store: cannot create {store.root} ({exc.strerror or exc}); "
-                         "allowed: a writable directory") from None
+    store.ensure_writable()
     store.clean_tmp()
     plan = plan_sweep(configs, store, max_models=max_models)
     todo = [c for task in plan.tasks for c in task]

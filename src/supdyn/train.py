@@ -12,6 +12,13 @@ it is then frozen (its curve is NaN afterwards) and the step and t are recorded;
 
 float32 denormals (tiny weights and gradients late in training) can make a CPU step ~20× slower;
 training runs with denormals flushed to zero (``torch.set_flush_denormal``), restored on exit.
+
+One step (:func:`train_step`) is: sample, :func:`supdyn.model.step_grads` (sparse-aware loss and
+gradients), divergence check (the step's one host sync of its own; the sampler and the compaction
+add a few small ones), update. Dense gradients update whole parameters; row gradients (none: rows
+of Bᵀ, learnable: rows of Eᵀ, one per active feature) update only those rows.
+Numerics: parameters and steps in the run's dtype (float32 by default), evaluation losses
+accumulated in float64 (see :mod:`supdyn.model`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
 from supdyn.data import SparseBatch, sample, stream_seed, torch_generator
-from supdyn.model import Student, build_student, loss_and_grads, population_loss, sampled_loss
+from supdyn.model import Student, build_student, population_loss, sampled_loss, step_grads
 
 # fields that models trained together must share (the rest may differ per model)
 GROUP_FIELDS = ("variant", "n_features", "d_hidden", "batch", "eval_size", "dtype", "optimizer",
@@ -93,11 +100,38 @@ def eval_steps(cfg: RunConfig) -> np.ndarray:
     return np.union1d(steps, [0, n_steps])
 
 
-def _sgd_update(st: Student, grads: dict[str, torch.Tensor], lr: torch.Tensor) -> None:
-    """θ ← θ − lr_m g (lr: (n_models,), zero for models that are done or diverged)."""
+def _sgd_update(st: Student, grads: dict[str, torch.Tensor],
+                rows: dict[str, tuple[torch.Tensor, torch.Tensor]], lr: torch.Tensor) -> None:
+    """θ ← θ − lr_m g (lr: (n_models,), zero for models that are done or diverged).
+
+    ``rows`` holds row gradients (see :func:`supdyn.model.step_grads`): only those rows change.
+    """
     for name, g in grads.items():
         p = st.params[name]
         p.sub_(g.mul_(lr.view(-1, *([1] * (g.dim() - 1)))))
+    for name, (idx, val) in rows.items():
+        p = st.params[name]
+        flat = p.view(p.shape[0] * p.shape[1], p.shape[2])  # (n_models·N, width)
+        lr_rows = lr[torch.div(idx, p.shape[1], rounding_mode="floor")]  # (n_rows,)
+        flat.index_add_(0, idx, val.mul_(lr_rows[:, None]), alpha=-1)
+
+
+def train_step(st: Student, gens: list[torch.Generator], batch: int,
+               lr: torch.Tensor | Callable[[np.ndarray], torch.Tensor]) -> np.ndarray:
+    """One online SGD step of every model: fresh batch, loss, gradients, update θ ← θ − lr_m ∇θ L.
+
+    ``lr`` is (n_models,) or a function of the batch loss (host numpy, (n_models,)) returning it
+    (used by :func:`train` to freeze diverged models before the update). Non-finite gradient entries
+    are zeroed. Returns the batch loss (its copy to the host is the step's one sync of its own).
+    """
+    x = sample(st.p, batch, gens, st.teacher.dtype)
+    batch_loss, grads, rows = step_grads(st, x)
+    bl = batch_loss.cpu().numpy()
+    lr_now = lr(bl) if callable(lr) else lr
+    for g in [*grads.values(), *(v for _, v in rows.values())]:
+        g.nan_to_num_(0.0, 0.0, 0.0)
+    _sgd_update(st, grads, rows, lr_now)
+    return bl
 
 
 def train(configs: Sequence[RunConfig], *, device: str = "cpu", progress: bool = True,
@@ -172,6 +206,16 @@ def _train(configs: list[RunConfig], device: torch.device, progress: bool,
         if on_eval is not None and need:
             on_eval(step)
 
+    def freeze(bl: np.ndarray) -> torch.Tensor:
+        """Freeze the models whose batch loss diverged at ``step``; the learning rates of the step."""
+        bad = active & (~np.isfinite(bl) | (bl > c0.train.diverge_factor * np.maximum(loss0, 1e-300)))
+        for i in np.flatnonzero(bad):
+            diverged[i], active[i] = True, False
+            div_step[i] = step
+            for p in st.params.values():
+                p[i].zero_()
+        return lr_t * torch.as_tensor(active, device=device, dtype=dtype)
+
     bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train {m} model(s)",
                mininterval=0.5, leave=False)
     for step in range(total + 1):
@@ -182,19 +226,7 @@ def _train(configs: list[RunConfig], device: torch.device, progress: bool,
         active &= step < n_steps
         if not active.any():
             break
-        x = sample(st.p, c0.train.batch, train_gens, dtype)
-        batch_loss, grads = loss_and_grads(st, x)
-        bl = batch_loss.cpu().numpy()
-        bad = active & (~np.isfinite(bl) | (bl > c0.train.diverge_factor * np.maximum(loss0, 1e-300)))
-        for i in np.flatnonzero(bad):
-            diverged[i], active[i] = True, False
-            div_step[i] = step
-            for p in st.params.values():
-                p[i].zero_()
-        lr_now = lr_t * torch.as_tensor(active, device=device, dtype=dtype)
-        for g in grads.values():
-            g.nan_to_num_(0.0, 0.0, 0.0)
-        _sgd_update(st, grads, lr_now)
+        train_step(st, train_gens, c0.train.batch, freeze)
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - start

@@ -62,7 +62,8 @@ def load_curve(source: str, store_root: str | None) -> tuple[np.ndarray, np.ndar
         t, loss = read_csv(path)
         return t, loss, str(path)
     if not _RUN_ID.fullmatch(source):
-        raise ValueError(f"SOURCE {source!r}: no such file, and not a run id (hex)")
+        raise ValueError(f"SOURCE {source!r}: no such file, and not a run id (hex); "
+                         "allowed: a CSV file with columns t,loss or a stored run id (prefix)")
     from supdyn.store import Store  # lazy: the CSV path works without the store
 
     stored = Store(store_root).load(source)
@@ -87,6 +88,10 @@ def _local_at(t: np.ndarray, alpha_loc: np.ndarray, at: list[float]) -> list[flo
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.at is not None:
+        at_arr = np.asarray(args.at, dtype=float)
+        if not (np.all(np.isfinite(at_arr)) and np.all(at_arr > 0) and np.all(np.diff(at_arr) > 0)):
+            raise ValueError(f"--at: got {list(args.at)}; allowed: strictly increasing finite times t > 0")
     t, loss, desc = load_curve(args.source, args.store)
     window = (float(args.window[0]), float(args.window[1]))
     fit = fit_power_law(t, loss, window, offset=args.offset)

@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
                          "(for the exact theory of p_i = i^-a use --normalize none)")
     mode = "diagonal" if args.paper_eq7 else (args.mode or "exact")
     t = np.asarray(args.t if args.t else DEFAULT_TIMES, dtype=np.float64)
+    if not (np.all(np.isfinite(t)) and np.all(t >= 0) and np.all(np.diff(t) > 0)):
+        raise ValueError(f"--t: got {[float(v) for v in t]}; allowed: strictly increasing finite times t >= 0")
     theory = theory_from_config(cfg, mode=mode, paper_eq7=args.paper_eq7, method=args.method)
     loss, dloss = theory.loss_and_derivative(t)
     alpha_t = local_exponent(t, loss, dloss)

@@ -7,7 +7,9 @@ import json
 import math
 
 from supdyn.config import VARIANTS, LAWS, NORMALIZATIONS, RunConfig, from_dict, read_toml
+from supdyn.data import stable_lr_bound
 from supdyn.store import Store
+from supdyn.sweep import check_device
 
 # flag dest → config field
 FLAG_FIELDS = {
@@ -56,8 +58,23 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg.replace(**flat) if flat else cfg
 
 
+def divergence_hint(cfg: RunConfig, step: int | None, t: float | None, bound: float) -> str:
+    """One line: where the run diverged and a learning rate below the stability estimate 2/h_max."""
+    curvature = "λ_max of the input second moment Σ = diag(p/3 − p²/4) + μμᵀ"
+    if cfg.variant != "none":
+        curvature += " times λ_max(WWᵀ) ≈ (1 + √(N/K))²"
+    where = f"step {step} (t = {t:g})" if t is not None else f"step {step}"
+    if not math.isfinite(bound):
+        return f"diverged at {where} with lr = {cfg.train.lr:g}; try a smaller --lr"
+    suggest = float(f"{0.5 * bound:.2g}")
+    return (f"diverged at {where} with lr = {cfg.train.lr:g}; SGD is stable for lr below about "
+            f"2/h_max = {bound:.3g} (h_max = {curvature}): try --lr {suggest:g}")
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    check_device(args.device)
+    bound = stable_lr_bound(cfg)
     store = Store(args.store)
     cached = cfg in store
     stored = store.ensure([cfg], device=args.device, progress=not (args.no_progress or args.json))[0]
@@ -68,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         "diverged": stored.diverged, "diverged_t": stored.meta.get("diverged_t"),
         "diverged_step": stored.meta.get("diverged_step"), "wall_time": stored.meta.get("wall_time"),
         "store": str(store.root), "config": cfg.to_dict(),
+        "stable_lr_bound": bound if math.isfinite(bound) else None,
+        "hint": divergence_hint(cfg, stored.meta.get("diverged_step"), stored.meta.get("diverged_t"), bound)
+        if stored.diverged else None,
     }
     if args.json:
         print(json.dumps(out))
@@ -80,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
         if t == 0 or abs(math.log10(t) - round(math.log10(t))) < 1e-9 or t == stored.t[-1]:
             print(f"  t = {t:>10.4g}   loss = {loss:.6g}")
     if stored.diverged:
-        print(f"  diverged at step {stored.meta['diverged_step']} (t = {stored.meta['diverged_t']:g}); "
-              "the largest stable lr scales like 1/λ_max of the input second moment: try a smaller --lr")
+        print(f"  {out['hint']}")
     print(f"stored in {store.path(stored.run_id)}")
     return 0

@@ -1,0 +1,233 @@
+"""``supdyn reproduce``: run what is missing, draw every figure, write claims.json and report.html."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supdyn import __version__
+from supdyn import experiments as ex
+from supdyn import figures
+from supdyn.config import ConfigError, RunConfig
+from supdyn.report import write_report
+from supdyn.store import Store
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="reproduce the paper's figures and claims",
+                       description="Run every experiment (computing only runs missing from the store), "
+                                   "draw the figures and write claims.json and report.html.")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="reduced grid, under 15 minutes on 2 cores (default)")
+    g.add_argument("--full", dest="mode", action="store_const", const="full", help="the paper's grid")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                   help="tiny version of every experiment (N = 64), seconds; checks the pipeline")
+    p.set_defaults(mode="quick")
+    p.add_argument("--only", help="comma-separated experiment names (default: all)")
+    p.add_argument("--out", default="reproduction", help="output directory (default ./reproduction)")
+    p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
+    p.add_argument("--readings", action="store_true",
+                   help="evaluate every claim under each reading of the paper's unstated choices")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    p.add_argument("--yes", action="store_true", help="do not ask before a --full run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from supdyn.cli.sweep import add_executor_arguments
+
+    add_executor_arguments(p)
+    p.set_defaults(func=run)
+
+
+def selected(only: str | None) -> list[str]:
+    if not only:
+        return list(ex.NAMES)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    for n in names:
+        ex.get(n)
+    return names
+
+
+def model_steps(configs: list[RunConfig]) -> int:
+    return int(sum(round(c.train.t_max / c.train.lr) for c in configs))
+
+
+def estimate_hours(configs: list[RunConfig], device: str) -> float:
+    """Time a few steps of each distinct model shape on this device and extrapolate."""
+    from supdyn.train import group_key, train
+
+    per_shape: dict[tuple, list[RunConfig]] = {}
+    for c in configs:
+        per_shape.setdefault(group_key(c), []).append(c)
+    total = 0.0
+    for members in per_shape.values():
+        probe = members[0].replace(t_max=6 * members[0].train.lr, per_feature=False, snapshots=[],
+                                   eval_size=256)
+        t0 = time.perf_counter()
+        train([probe], device=device, progress=False)
+        per_step = (time.perf_counter() - t0) / 6
+        total += per_step * model_steps(members)
+    return total / 3600.0
+
+
+def reading_mode(mode: str, reading: ex.Reading) -> str:
+    """Non-default readings of a quick run use the reduced ``readings`` grids."""
+    return "readings" if mode == "quick" and reading is not ex.STATED else mode
+
+
+def plan(names: list[str], mode: str, readings: list[ex.Reading]) -> list[RunConfig]:
+    seen: dict[str, RunConfig] = {}
+    for r in readings:
+        for n in names:
+            for c in ex.get(n).configs(reading_mode(mode, r), r):
+                seen.setdefault(c.run_id, c)
+    return list(seen.values())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def _clean(o: Any) -> Any:
+    """Replace non-finite floats by None so the JSON is standard."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def run(args: argparse.Namespace) -> int:
+    from supdyn.sweep import run_sweep
+
+    t_start = time.perf_counter()
+    mode = args.mode
+    names = selected(args.only)
+    readings = ex.readings() if args.readings else [ex.STATED]
+    configs = plan(names, mode, readings)
+    store = Store(args.store)
+    missing = store.missing(configs)
+    print(f"supdyn reproduce --{mode}: {len(names)} experiment(s), {len(readings)} reading(s), "
+          f"{len(configs)} run(s), {len(missing)} to compute, {model_steps(missing):,} model-steps",
+          file=sys.stderr)
+    if mode == "full" or args.dry_run:
+        hours = estimate_hours(missing, args.device) if missing else 0.0
+        print(f"estimated {hours:.2f} h of training on {args.device} for the missing runs", file=sys.stderr)
+    if args.dry_run:
+        return 0
+    if mode == "full" and missing and not args.yes and sys.stdin.isatty():
+        if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
+    kw = _executor_kwargs(args)
+    report = run_sweep(missing, store, progress=not args.no_progress, **kw)
+    if report.failed:
+        for rid, err in report.failed:
+            print(f"run {rid[:12]} failed: {err}", file=sys.stderr)
+    out = Path(args.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    all_claims: list[dict[str, Any]] = []
+    reading_claims: list[dict[str, Any]] = []
+    fig_files: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    diverged: dict[str, Any] = {}
+    for reading in readings:
+        for name in names:
+            exp = ex.get(name)
+            rmode = reading_mode(mode, reading)
+            runs = [store.load(c) for c in exp.configs(rmode, reading)]
+            for r in runs:
+                if r.diverged and r.run_id not in diverged:
+                    diverged[r.run_id] = r
+                    print(f"warning: run {r.run_id[:12]} ({name}) diverged at t = {r.meta.get('diverged_t')}; "
+                          "its curve is NaN after that and it is left out of fits", file=sys.stderr)
+            result = _clean(json.loads(json.dumps(exp.analyze(runs, rmode, reading), default=_json_default)))
+            results.setdefault(name, {})[reading.name] = result
+            suffix = "" if reading is ex.STATED else f"__{reading.name}"
+            (out / "results" / f"{name}{suffix}.json").write_text(json.dumps(result))
+            rows = [dict(c.to_dict(), reading=reading.name) for c in exp.claims(result)]
+            (all_claims if reading is ex.STATED else reading_claims).extend(rows)
+            if reading is ex.STATED:
+                titles[name] = exp.title
+                files = figures.draw(name, result, out / "figures")
+                fig_files[name] = [str(Path(f).relative_to(out)) for f in files]
+    extra = [diverged_section(diverged.values())] if diverged else []
+    if args.readings:
+        from supdyn.report.readings import readings_section
+
+        extra.append(readings_section(out, results, all_claims + reading_claims, readings))
+        all_claims_doc = all_claims + reading_claims
+    else:
+        all_claims_doc = all_claims
+    versions = {"supdyn": __version__, "python": platform.python_version(), **_versions()}
+    settings = {m: ex.settings(m) for m in (mode,)}
+    page = write_report(out, claims=all_claims_doc, figures=fig_files, titles=titles, settings=settings,
+                        versions=versions, mode=mode, wall_time=time.perf_counter() - t_start,
+                        extra_sections=extra)
+    _print_claims(all_claims)
+    print(f"report: {page}  claims: {out / 'claims.json'}  ({time.perf_counter() - t_start:.0f} s)",
+          file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def diverged_section(runs: Any) -> tuple[str, str]:
+    """Report section listing diverged runs (left out of every fit)."""
+    import html
+
+    rows = "".join(
+        f"<tr><td>{r.run_id[:12]}</td><td>{r.config.variant}</td><td>{r.config.model.d_hidden}</td>"
+        f"<td>{r.config.data.a:g}</td><td>{r.config.data.b:g}</td><td>{r.config.train.lr:g}</td>"
+        f"<td>{html.escape(str(r.meta.get('diverged_t')))}</td></tr>" for r in runs)
+    body = ("<p>These runs diverged (non-finite loss or loss above 1e3 × its initial value); their curves "
+            "are NaN from that time on and they are left out of every fit. The largest stable learning "
+            "rate scales like 1/λ_max of the input second moment (× K/N with superposition).</p>"
+            "<table class='claims'><tr><th>run</th><th>variant</th><th>K</th><th>a</th><th>b</th>"
+            f"<th>lr</th><th>diverged at t</th></tr>{rows}</table>")
+    return "Diverged runs", body
+
+
+def _executor_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from supdyn.sweep import executor_from_args
+
+    return executor_from_args(args)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "numpy", "scipy", "matplotlib", "pandas", "dask"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _print_claims(claims: list[dict[str, Any]]) -> None:
+    if not claims:
+        return
+    w = max(len(c["id"]) for c in claims)
+    print(f"{'claim':<{w}}  {'paper':>14}  {'measured':>10}  {'interval':>20}  verdict")
+    for c in claims:
+        iv = c.get("interval")
+        iv_s = f"[{iv[0]:.3g}, {iv[1]:.3g}]" if iv else "—"
+        m = c.get("measured")
+        m_s = f"{m:.4g}" if m is not None else "—"
+        print(f"{c['id']:<{w}}  {c['paper_value']:>14}  {m_s:>10}  {iv_s:>20}  {c['verdict']}")
+
+
+__all__ = ["add_parser", "run", "ConfigError"]

@@ -1,0 +1,130 @@
+"""Fig. 4: mid-training acceleration — superposition (K = 512) against the no-superposition theory.
+
+Superposition student y = ReLU(Wᵀ B W x + b), N = 1024, K = 512, a = 1.1, b = 0 (online SGD; the seed
+mean L_sup(t)); no-superposition reference: the exact gradient-flow theory at N = K = 1024 with the
+same a, b (paper eqs. 5–7 with the full second moment, :class:`supdyn.theory.exact.ExactTheory`),
+L_nosup(t); the no-superposition SGD run (K = N, shared with fig3) is drawn as a check of the theory.
+
+Measured:
+
+* the loss ratio R(t) = L_sup(t) / L_nosup(t) on the run's evaluation times (log–log interpolation,
+  :func:`supdyn.fit.loss_ratio`), its value at ``ratio_time`` (95% interval: percentile bootstrap over
+  seeds when ≥ 2, else none), its maximum over ``window`` and the range of t where R < 1;
+* the speed-up T_nosup / T_sup to reach the superposition loss at ``speedup_ref_time``
+  (:func:`supdyn.fit.speedup`; the theory is evaluated up to t_max × ``theory_t_factor``).
+
+Claim: superposition is faster than sequential learning in mid-training — reproduced if R(t) < 1 at
+every evaluated t in ``window``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading
+from supdyn.experiments.fig5 import group_runs, num, nosup_theory, run_meta, seed_losses, window_text
+from supdyn.fit import bootstrap_statistic, loss_ratio, speedup
+
+
+def interp_loglog(t: np.ndarray, loss: np.ndarray, at: float) -> float:
+    """L(at) interpolated linearly in log–log (NaN outside the curve's t range)."""
+    return float(loss_ratio(t, loss, t, np.ones_like(loss), at))
+
+
+class Fig4(Experiment):
+    name = "fig4"
+    title = "Fig. 4 — superposition (K = 512) vs no-superposition theory: mid-training acceleration"
+
+    def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
+        an = self.analysis(mode)
+        win = tuple(float(x) for x in an.get("window", (1e3, 1e4)))
+        t_ratio = float(an.get("ratio_time", 1e4))
+        t_ref = float(an.get("speedup_ref_time", 1e3))
+        n_boot = int(an.get("n_boot", 500))
+        groups = group_runs(runs)
+        sup = [g for g in groups if g[0].config.variant != "none"]
+        nosup = [g for g in groups if g[0].config.variant == "none"]
+        curves = []
+        for members in sup:
+            cfg = members[0].config
+            t, losses = seed_losses(members)
+            ok = t > 0
+            t, losses = t[ok], losses[:, ok]
+            mean = losses.mean(axis=0)
+            t_max = cfg.train.t_max
+            t_th = np.logspace(0.0, math.log10(t_max * float(an.get("theory_t_factor", 1e4))), 241)
+            th_dense = nosup_theory(cfg.data, t_th)
+            th = nosup_theory(cfg.data, t)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = mean / th
+            inw = (t >= win[0]) & (t <= win[1]) & np.isfinite(ratio)
+            below = t[np.isfinite(ratio) & (ratio < 1)]
+            r_at = float(loss_ratio(t, mean, t, th, t_ratio)) if t[0] <= t_ratio <= t[-1] else float("nan")
+            r_lo = r_hi = float("nan")
+            r_method = "no interval (1 seed)"
+            if losses.shape[0] >= 2 and math.isfinite(r_at):
+                def stat(rows: np.ndarray) -> float:
+                    return float(loss_ratio(t, rows.mean(axis=0), t, th, t_ratio))
+                bs = bootstrap_statistic(losses, stat, n_resamples=n_boot)
+                r_lo, r_hi = float(bs.lo), float(bs.hi)
+                r_method = f"percentile bootstrap over {losses.shape[0]} seeds ({n_boot} resamples)"
+            target, sp, t_sup, t_nos = float("nan"), float("nan"), float("nan"), float("nan")
+            if t[0] <= t_ref <= t[-1]:
+                target = interp_loglog(t, mean, t_ref)
+                sp = float(speedup(t_th, th_dense, t, mean, target))
+                t_sup, t_nos = t_ref, sp * t_ref if math.isfinite(sp) else float("nan")
+            nos_runs = [g for g in nosup if g[0].config.data.a == cfg.data.a and g[0].config.data.b == cfg.data.b]
+            sgd_nosup = None
+            if nos_runs:
+                tn, ln = seed_losses(nos_runs[0])
+                okn = tn > 0
+                sgd_nosup = {**run_meta(nos_runs[0]), "t": tn[okn], "loss_mean": ln[:, okn].mean(axis=0)}
+            curves.append({**run_meta(members), "t": t, "loss_mean": mean, "loss_seeds": losses,
+                           "theory": th, "t_theory": t_th, "theory_dense": th_dense, "ratio": ratio,
+                           "ratio_at": r_at, "ratio_lo": r_lo, "ratio_hi": r_hi, "ratio_method": r_method,
+                           "ratio_max_window": float(np.max(ratio[inw])) if inw.any() else float("nan"),
+                           "ratio_min_window": float(np.min(ratio[inw])) if inw.any() else float("nan"),
+                           "frac_below_window": float(np.mean(ratio[inw] < 1)) if inw.any() else float("nan"),
+                           "n_window": int(inw.sum()),
+                           "t_below": [float(below.min()), float(below.max())] if below.size else None,
+                           "speedup": sp, "speedup_target_loss": target, "t_sup": t_sup, "t_nosup": t_nos,
+                           "sgd_nosup": sgd_nosup})
+        return {"mode": mode, "reading": reading.name, "window": list(win), "ratio_time": t_ratio,
+                "speedup_ref_time": t_ref, "curves": curves}
+
+    def claims(self, result: dict[str, Any]) -> list[Claim]:
+        win = result["window"]
+        if not result["curves"]:
+            return [Claim("fig4_superposition_faster_mid_training", "4",
+                          "Superposition learns faster than sequential (no-superposition) learning in mid-training",
+                          "L_sup < L_nosup", float("nan"), None, window_text(win), "not tested", _RULE,
+                          "no superposition run")]
+        c = result["curves"][0]
+        frac, n = num(c["frac_below_window"]), c["n_window"]
+        if not (math.isfinite(frac) and n > 0):
+            v = "not tested"
+        else:
+            v = "reproduced" if frac == 1.0 else "partly" if frac > 0 else "not reproduced"
+        lo, hi = num(c["ratio_lo"]), num(c["ratio_hi"])
+        iv = (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+        tb = c["t_below"]
+        below = f"[{tb[0]:.3g}, {tb[1]:.3g}]" if tb else "nowhere"
+        details = (f"K = {c['K']} (N = {c['N']}, a = {c['a']:g}, b = {c['b']:g}, seeds {c['seeds']}) vs exact "
+                   f"no-superposition theory (N = K = {c['N']}). measured: L_sup/L_nosup at t = "
+                   f"{result['ratio_time']:g}; interval: {c['ratio_method']}. In the window: max ratio "
+                   f"{num(c['ratio_max_window']):.3g}, min {num(c['ratio_min_window']):.3g}, ratio < 1 at "
+                   f"{frac * 100 if math.isfinite(frac) else float('nan'):.0f}% of {n} evaluated t. Ratio < 1 for "
+                   f"t in {below} (first and last such t). Speed-up T_nosup/T_sup to reach L_sup("
+                   f"{result['speedup_ref_time']:g}) = {num(c['speedup_target_loss']):.3g}: {num(c['speedup']):.3g}.")
+        return [Claim("fig4_superposition_faster_mid_training", "4",
+                      "Superposition learns faster than sequential (no-superposition) learning in mid-training",
+                      "L_sup < L_nosup (ratio < 1)", num(c["ratio_at"]), iv, window_text(win), v, _RULE, details)]
+
+
+_RULE = ("reproduced if L_sup/L_nosup < 1 at every evaluated t in the window; partly if at some of them; "
+         "else not reproduced (measured: the ratio at the window's end)")
+
+EXPERIMENT = Fig4()

@@ -1,0 +1,54 @@
+"""Fig. 12: (a) loss curves with learnable (solid) and fixed random (dashed) embeddings per K, fitted α
+in the legend; (b) the relative gap (L_fixed − L_learnable) / L_fixed (positive: learnable is lower)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supdyn.figures import figure, save
+from supdyn.figures.fig5 import arr, k_colors, num, shade
+
+
+def _alpha(entry: dict[str, Any]) -> str:
+    f = entry["fit"]
+    al = num(f["alpha"])
+    return f"α = {al:.2f} ± {(num(f['hi']) - num(f['lo'])) / 2:.2f}" if np.isfinite(al) else "no fit"
+
+
+def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    fig, axes = figure(2, 1, width=3.8, height=3.1)
+    ax, axd = axes[0, 0], axes[0, 1]
+    fw = result["fit_window"]
+    shade(ax, fw)
+    shade(axd, fw, None)
+    colors = k_colors([p["K"] for p in result["pairs"]])
+    for p in result["pairs"]:
+        col = colors[p["K"]]
+        if "learnable" in p:
+            e = p["learnable"]
+            ax.loglog(arr(e["t"]), arr(e["loss_mean"]), color=col, lw=1.6,
+                      label=f"K = {p['K']} learnable: {_alpha(e)}")
+        if "fixed" in p:
+            e = p["fixed"]
+            ax.loglog(arr(e["t"]), arr(e["loss_mean"]), color=col, lw=1.1, ls="--",
+                      label=f"K = {p['K']} fixed: {_alpha(e)}")
+        if p.get("rel_delta") is not None:
+            t = arr(p["learnable"]["t"])
+            axd.semilogx(t, arr(p["rel_delta"]), color=col, lw=1.5, label=f"K = {p['K']}")
+    tol = result["rules"]["gap_tol"]
+    axd.axhline(0.0, color="k", lw=0.9)
+    for s in (-1, 1):
+        axd.axhline(s * tol, color="0.5", lw=0.8, ls=":")
+    axd.plot([], [], color="0.5", lw=0.8, ls=":", label=f"± {tol:g} (claim's rule)")
+    ax.set_xlabel("t = lr × steps")
+    ax.set_ylabel("loss L(t)")
+    ax.set_title("(a) learnable (solid) vs fixed W (dashed)")
+    ax.legend(loc="lower left", fontsize=6.5)
+    axd.set_xlabel("t = lr × steps")
+    axd.set_ylabel("(L_fixed − L_learnable) / L_fixed")
+    axd.set_title("(b) relative loss gap")
+    axd.legend(loc="best", fontsize=7)
+    return save(fig, out_dir, "fig12")

@@ -1,0 +1,84 @@
+"""Fig. 5: fitted α vs a (b = 0) and vs b (a = 1.1), one line per K, with 95% intervals; dashed: the
+no-superposition asymptote (a + 2b − 1)/a (eq. 8); open squares: the exact no-superposition theory at
+N = 1024 fitted on the same window; grey: α = 1 and the ±tolerance band of the claim's rule.
+
+The small helpers here (``arr``, ``num``, ``shade``, ``k_colors``) are used by this group's other
+figures (fig4, fig6, window, fig12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supdyn.figures import figure, save
+
+
+def arr(x: Any) -> np.ndarray:
+    """A float array from a result entry (JSON null → NaN)."""
+    a = np.asarray(x, dtype=object)
+    return np.asarray([np.nan if v is None else v for v in a.ravel()], dtype=float).reshape(a.shape)
+
+
+def num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def shade(ax: Any, window: list[float], label: str | None = "fit window") -> None:
+    """Grey band over the fit window (x axis = t)."""
+    ax.axvspan(window[0], window[1], color="0.85", alpha=0.5, lw=0, label=label, zorder=0)
+
+
+def k_colors(ks: list[int]) -> dict[int, str]:
+    return {k: f"C{i % 10}" for i, k in enumerate(sorted(set(ks)))}
+
+
+def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
+    pts = [p for p in result["points"] if p[f"panel_{var}"]]
+    rules = result["rules"]
+    tgt, tol = rules["alpha_target"], rules["alpha_tol"]
+    colors = k_colors([p["K"] for p in result["points"]])
+    ks = sorted({p["K"] for p in pts})
+    n = len(ks)
+    xs_all = sorted({p[var] for p in pts})
+    span = (max(xs_all) - min(xs_all)) if len(xs_all) > 1 else 1.0
+    dx = 0.012 * span  # small horizontal offsets so the error bars of different K do not overlap
+    for j, k in enumerate(ks):
+        sel = sorted((p for p in pts if p["K"] == k), key=lambda p: p[var])
+        x = np.array([p[var] for p in sel]) + (j - (n - 1) / 2) * dx
+        y = np.array([num(p["fit"]["alpha"]) for p in sel])
+        lo = np.array([num(p["fit"]["lo"]) for p in sel])
+        hi = np.array([num(p["fit"]["hi"]) for p in sel])
+        yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+        yerr = np.where(np.isfinite(yerr), yerr, 0.0)
+        ax.errorbar(x, y, yerr=yerr, fmt="o-", color=colors[k], ms=4, capsize=2, label=f"K = {k}")
+    if xs_all:
+        grid = np.linspace(min(xs_all), max(xs_all), 50)
+        a = grid if var == "a" else np.full_like(grid, result["ref_a"])
+        b = grid if var == "b" else np.full_like(grid, result["ref_b"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            asym = np.where(a + 2 * b > 1, (a + 2 * b - 1) / a, np.nan)
+        ax.plot(grid, asym, color="k", ls="--", lw=1.1, label="no superposition, (a+2b−1)/a")
+        th = sorted({(p[var], num(p["alpha_nosup_theory"])) for p in pts})
+        ax.plot([t[0] for t in th], [t[1] for t in th], "s", mfc="none", color="0.3", ms=6,
+                label=f"no-sup. exact theory, N = {pts[0]['N']}")
+    ax.axhline(tgt, color="0.3", lw=1.0)
+    ax.axhspan(tgt - tol, tgt + tol, color="0.6", alpha=0.15, lw=0, label=f"α = {tgt:g} ± {tol:g}")
+    ax.set_xlabel("input decay a" if var == "a" else "channel importance decay b")
+    fw = result["fit_window"]
+    ax.set_ylabel(f"fitted α on t ∈ [{fw[0]:g}, {fw[1]:g}]")
+    fixed = f"b = {result['ref_b']:g}" if var == "a" else f"a = {result['ref_a']:g}"
+    ax.set_title(f"({'a' if var == 'a' else 'b'}) α vs {var} ({fixed})")
+    ax.set_ylim(0.0, max(ax.get_ylim()[1], tgt + 2 * tol))
+
+
+def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    fig, axes = figure(2, 1, width=3.8, height=3.1)
+    _panel(axes[0, 0], result, "a")
+    _panel(axes[0, 1], result, "b")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+    fig.suptitle(f"Superposition student: fitted exponent (N = {result['points'][0]['N'] if result['points'] else '?'}, "
+                 f"95% intervals)", fontsize=10)
+    return save(fig, out_dir, "fig5")

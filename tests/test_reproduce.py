@@ -1,0 +1,82 @@
+"""End to end: `supdyn reproduce --smoke` computes, draws, reports; a second run is cached;
+the report renders in headless Chromium with every figure and every claim row."""
+
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from supdyn import experiments as ex
+from supdyn.cli import main
+from supdyn.store import Store
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repro")
+    out, store = root / "out", root / "store"
+    t0 = time.perf_counter()
+    rc = main(["reproduce", "--smoke", "--out", str(out), "--store", str(store), "--no-progress"])
+    first = time.perf_counter() - t0
+    return {"rc": rc, "out": out, "store": store, "first": first}
+
+
+def test_smoke_reproduction_writes_every_figure_and_claim(smoke):
+    assert smoke["rc"] == 0
+    out = smoke["out"]
+    doc = json.loads((out / "claims.json").read_text())
+    claims = doc["claims"]
+    assert claims and all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not tested") for c in claims)
+    assert all(c["rule"] and c["window"] is not None for c in claims)
+    page = (out / "report.html").read_text()
+    for name in ex.NAMES:
+        assert (out / "results" / f"{name}.json").is_file()
+        assert f"id='{name}'" in page
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert pngs and all(p.stat().st_size > 5000 for p in pngs)
+    assert len(re.findall(r'<tr class="claim"', page)) == len(claims)
+
+
+def test_second_run_is_cached(smoke, monkeypatch):
+    import supdyn.store as store_mod
+    import supdyn.sweep as sweep_mod
+
+    def boom(*a, **k):
+        raise AssertionError("a stored run was recomputed")
+
+    monkeypatch.setattr(store_mod, "train", boom)
+    monkeypatch.setattr(sweep_mod, "train", boom, raising=False)
+    n_before = len(Store(smoke["store"]).run_ids())
+    rc = main(["reproduce", "--smoke", "--out", str(smoke["out"]), "--store", str(smoke["store"]),
+               "--no-progress"])
+    assert rc == 0 and len(Store(smoke["store"]).run_ids()) == n_before
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed")
+def test_report_renders_in_headless_chromium(smoke, tmp_path):
+    page = smoke["out"] / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+             "--allow-file-access-from-files"]
+    shot = tmp_path / "report.png"
+    subprocess.run([_chromium(), *flags, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    assert shot.stat().st_size > 10_000
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", page.as_uri()], check=True,
+                         capture_output=True, timeout=120, text=True).stdout
+    n_claims = len(json.loads((smoke["out"] / "claims.json").read_text())["claims"])
+    assert 'data-images-loaded="true"' in dom
+    assert f'data-claims="{n_claims}"' in dom
+    n_png = len(list((smoke["out"] / "figures").glob("*.png")))
+    assert f'data-images="{n_png}"' in dom
