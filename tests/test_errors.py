@@ -120,6 +120,8 @@ CATALOGUE = {
                           ["strictly increasing finite times t >= 0"]),
     "theory-p>1": (lambda t: ["theory", "--N", "32", "--a", "3", "--density", "2"], "theory", "density",
                    ["exceeds 1 by 0.664", "every p_i in [0, 1]"]),
+    "theory-law-not-normalizable": (lambda t: ["theory", "--N", "32", "--a", "-800"], "theory", "a",
+                                    ["cannot be normalized", "a finite positive sum"]),
     "theory-b<0": (lambda t: ["theory", "--N", "32", "--b", "-1"], "theory", "b", ["b >= 0"]),
     "fit-at-not-increasing": (lambda t: ["fit", _csv(t), "--window", "10", "1000", "--at", "100", "10"], "fit",
                               "--at", ["strictly increasing finite times t > 0"]),

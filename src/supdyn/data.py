@@ -44,13 +44,14 @@ def frequencies(cfg: DataConfig) -> np.ndarray:
         p = np.asarray(cfg.p, dtype=np.float64)
         scaled = False
     else:
-        if cfg.law == "power":
-            p = i ** (-cfg.a)
-        elif cfg.law == "exponential":
-            logp = -cfg.kappa * i**cfg.a
-            p = np.exp(logp - logp.max()) if cfg.normalize == "sum" else np.exp(logp)
-        else:  # algebraic
-            p = (n + 1.0 - i) ** cfg.a
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow → inf: reported below, no warning
+            if cfg.law == "power":
+                p = i ** (-cfg.a)
+            elif cfg.law == "exponential":
+                logp = -cfg.kappa * i**cfg.a
+                p = np.exp(logp - logp.max()) if cfg.normalize == "sum" else np.exp(logp)
+            else:  # algebraic
+                p = (n + 1.0 - i) ** cfg.a
         scaled = cfg.normalize == "sum"
         if scaled:
             total = p.sum()

@@ -1,0 +1,64 @@
+"""Fig. 13: (a) loss curves of each width with the plateau-averaging window drawn thick (solid if
+the plateau check passed, dotted if the curve is still falling); (b) plateau loss against K, filled
+markers for plateaus, open for curves that did not flatten, with the fit L_∞ = c·K^−β over the
+plateaus (solid) and, dashed, slope −1.30 (the paper's β) through the same centre."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supdyn.figures import figure, save
+from supdyn.figures.fig7 import arr, k_colors
+
+
+def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    fig, axes = figure(2, 1, width=3.9, height=3.2)
+    ax, bx = axes[0, 0], axes[0, 1]
+    pts = result["points"]
+    colors = k_colors([p["K"] for p in pts])
+    for p in pts:
+        t, L = arr(p["t"]), arr(p["loss_mean"])
+        ax.loglog(t, L, color=colors[p["K"]], lw=1.0, label=f"K = {p['K']}")
+        w = t >= p["t_lo"]
+        ax.loglog(t[w], L[w], color=colors[p["K"]], lw=3.2, ls="-" if p["reached"] else ":")
+    ax.plot([], [], "k-", lw=3, label="plateau window (flat)")
+    ax.plot([], [], "k:", lw=3, label="window, still falling")
+    ax.set_xlabel("t = lr × steps")
+    ax.set_ylabel("loss L")
+    ax.set_title(f"(a) curves, last {result['final_fraction']:g} of log t")
+    ax.legend(fontsize=7, loc="lower left")
+
+    K = np.array([p["K"] for p in pts], dtype=float)
+    Lp = np.array([p["plateau"] for p in pts], dtype=float)
+    se = np.array([np.nan if p["plateau_se"] is None else p["plateau_se"] for p in pts], dtype=float)
+    se = np.where(np.isfinite(se) & (len(pts) and max(len(p["seeds"]) for p in pts) > 1), se, 0.0)
+    reached = np.array([p["reached"] for p in pts], dtype=bool)
+    for m, mk, lab in ((reached, "o", "plateau reached"), (~reached, "o", "not flat (upper bound on L_∞)")):
+        if m.any():
+            bx.errorbar(K[m], Lp[m], yerr=1.96 * se[m], fmt=mk, ms=6, capsize=2, color="C0",
+                        mfc="C0" if lab.startswith("plateau") else "none", label=lab)
+    for fit, col, name in ((result["fit"], "C3", "fit over plateaus"), (result["fit_all"], "0.5", "fit over all K")):
+        b, c = fit.get("beta"), fit.get("c")
+        if b is not None and c is not None and math.isfinite(b):
+            ks = np.geomspace(K.min(), K.max(), 30)
+            iv = fit.get("beta_interval", [None, None])
+            ivs = f" [{iv[0]:.2f}, {iv[1]:.2f}]" if None not in iv else ""
+            bx.loglog(ks, c * ks**-b, color=col, lw=1.5, label=f"{name}: β = {b:.2f}{ivs}")
+    if K.size:
+        km = math.exp(np.log(K).mean())
+        lm = math.exp(np.log(Lp[np.isfinite(Lp)]).mean()) if np.isfinite(Lp).any() else 1.0
+        ks = np.geomspace(K.min(), K.max(), 30)
+        bx.loglog(ks, lm * (ks / km) ** -result["rules"]["beta_target"], "k--", lw=1.0,
+                  label=f"paper slope −{result['rules']['beta_target']:g}")
+    bx.set_xscale("log", base=2)
+    bx.set_xlabel("student width K")
+    bx.set_ylabel("plateau loss L_∞ (mean over window)")
+    bx.set_title("(b) plateau loss against width")
+    bx.legend(fontsize=7)
+    fig.suptitle(f"Width-limited loss (a = {pts[0]['a'] if pts else '?'}, b = {pts[0]['b'] if pts else '?'}; "
+                 f"{result['mode']} mode)", fontsize=10)
+    return save(fig, out_dir, "fig13")

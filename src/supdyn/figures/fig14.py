@@ -1,0 +1,50 @@
+"""Fig. 14: compute-optimal width against compute. Grey steps: the discrete argmin K* over the
+widths run; dots: the continuous K_opt (parabola vertex in log K) where the argmin is interior; line:
+the fit K_opt = k0·C^γ over those points; dashed: slope 0.2702 (the paper's γ) through the same
+centre, for comparison."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supdyn.figures import figure, save
+from supdyn.figures.fig7 import arr
+
+
+def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    fig, axes = figure(1, 1, width=4.6, height=3.5)
+    ax = axes[0, 0]
+    fr = result["frontier"]
+    C = arr(fr.get("C", []))
+    if C.size:
+        ax.step(C, arr(fr["K_star"]), where="mid", color="0.6", lw=1.2, label="argmin K* over the widths run")
+        inter = np.asarray(fr.get("interior", []), dtype=bool)
+        kopt = arr(fr["K_opt"])
+        ax.plot(C[inter], kopt[inter], ".", color="C0", ms=4, label="K_opt (interior, parabola vertex)")
+        g, k0 = fr.get("gamma"), fr.get("k0")
+        if g is not None and k0 is not None and math.isfinite(g) and inter.any():
+            cs = np.exp(np.linspace(np.log(C[inter].min()), np.log(C[inter].max()), 50))
+            iv = fr.get("gamma_interval", [None, None])
+            ivs = f" [{iv[0]:.3f}, {iv[1]:.3f}]" if None not in iv else ""
+            ax.plot(cs, k0 * cs**g, color="C3", lw=1.8,
+                    label=f"fit γ = {g:.3f}{ivs} ({fr.get('gamma_method')})")
+            cm = math.exp(np.log(cs).mean())
+            km = k0 * cm**g
+            ax.plot(cs, km * (cs / cm) ** result["paper_gamma"], "k--", lw=1.1,
+                    label=f"paper slope {result['paper_gamma']:g}")
+        for k in arr(fr.get("K", [])):
+            ax.axhline(k, color="0.85", lw=0.6, zorder=0)
+    if fr.get("error"):
+        ax.text(0.03, 0.97, "no frontier fit:\n" + fr["error"], transform=ax.transAxes, va="top", fontsize=7,
+                wrap=True)
+    ax.set_xscale("log")
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel(f"compute {result['cost']}  (t = lr × steps)")
+    ax.set_ylabel("compute-optimal width K")
+    ax.set_title(f"Optimal width against compute ({result['mode']} mode)")
+    ax.legend(fontsize=7, loc="lower right")
+    return save(fig, out_dir, "fig14")
