@@ -86,7 +86,10 @@ class Fig13(Experiment):
         curves = width_curves(runs, (lo, hi))
         points = []
         for c in curves:
-            p = plateau_loss(c["t"], c["losses"], final_fraction=frac)
+            try:
+                p = plateau_loss(c["t"], c["losses"], final_fraction=frac)
+            except ValueError:  # e.g. a run that diverged at once: no finite points
+                continue
             s = final_slope(c["t"], c["loss_mean"], p.t_lo)
             points.append({**{k: v for k, v in c.items() if k != "losses"}, "plateau": p.mean,
                            "plateau_se": p.se, "t_lo": p.t_lo, "t_hi": p.t_hi, "n_points": p.n_points,
@@ -118,13 +121,14 @@ class Fig13(Experiment):
                         for p in pts)
         b_all = num(fit_all.get("beta"))
         ia = fit_all.get("beta_interval", [None, None])
-        all_text = (f"β over all {len(pts)} widths (plateau or not, a lower bound on β when the large widths are "
-                    f"still falling): {b_all:.3f} [{num(ia[0]):.3f}, {num(ia[1]):.3f}] (regression interval)")
+        all_text = (f"β over all {len(pts)} widths (plateau or not; biased low when the large widths are "
+                    f"still further from their plateau): {b_all:.3f} [{num(ia[0]):.3f}, {num(ia[1]):.3f}] "
+                    "(regression interval)")
         if len(flat) < rules["min_widths"]:
             measured, iv, verdict = b_all, None, "not tested"
             head = (f"NOT TESTED: only {len(flat)} width(s) reached the plateau (need {rules['min_widths']}); "
-                    f"no plateau for K = {not_flat} within their t_max — quick mode stops at t_max = 1e3–1e4, long "
-                    f"before the largest widths flatten. measured = the apparent β over all widths, not a "
+                    f"no plateau for K = {not_flat} within their t_max (the windows are listed per width below). "
+                    f"measured = the apparent β over all widths, not a "
                     f"plateau estimate. ")
         else:
             measured = num(fit["beta"])
@@ -144,7 +148,8 @@ class Fig13(Experiment):
             verdict,
             f"a width has reached its plateau if |d log L / d log t| ≤ {rules['plateau_slope_tol']:g} over the "
             f"averaging window; with ≥ {rules['min_widths']} such widths: reproduced if the 95% interval of β "
-            f"overlaps [{tgt - tol:.2f}, {tgt + tol:.2f}], partly if it overlaps [{tgt - partly:.2f}, {tgt + partly:.2f}], "
+            f"overlaps [{tgt - tol:.2f}, {tgt + tol:.2f}], partly if it overlaps "
+            f"[{tgt - partly:.2f}, {tgt + partly:.2f}], "
             "else not reproduced; capped at partly if any width of the sweep did not reach its plateau; "
             f"not tested with fewer than {rules['min_widths']} plateaus",
             head + all_text + ". Per width: " + per + ".")]

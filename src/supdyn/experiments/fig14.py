@@ -24,7 +24,7 @@ import numpy as np
 from supdyn.config import RunConfig
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
-from supdyn.experiments.fig7 import cost_model, curve_rows, frontier, num, sci, width_curves
+from supdyn.experiments.fig7 import cost_model, curve_rows, frontier, iso_table, num, sci, width_curves
 
 
 def interior_segments(C: Sequence[float], interior: Sequence[bool]) -> list[list[float]]:
@@ -58,10 +58,12 @@ class Fig14(Experiment):
             "gamma": float("nan"), "gamma_interval": [float("nan")] * 2, "gamma_method": "none",
             "n_fit": 0, "n_eff": 0, "error": "fewer than 3 widths"}
         segs = interior_segments(fr.get("C", []), fr.get("interior", []))
+        # per grid C: interior / edge / undetermined (a neighbour of the argmin has no data there)
+        status = iso_table(curves, np.asarray(fr["C"]), cost)["status"] if len(fr.get("C", [])) else []
         rules = {k: float(an.get(k, d)) for k, d in (("gamma_target", 0.27), ("gamma_tol", 0.05),
                                                       ("gamma_partly", 0.10))}
         return {"mode": mode, "reading": reading.name, "cost": cost_text, "curves": curve_rows(curves, cost),
-                "frontier": fr, "interior_segments": segs, "n_boot": n_boot, "rules": rules,
+                "frontier": fr, "status": status, "interior_segments": segs, "n_boot": n_boot, "rules": rules,
                 "paper_gamma": float(an.get("paper_gamma", 0.2702))}
 
     def claims(self, result: dict[str, Any]) -> list[Claim]:
@@ -88,7 +90,8 @@ class Fig14(Experiment):
         details = (f"γ = slope of log K_opt on log C over the {fr.get('n_fit', 0)} grid values of C (of "
                    f"{len(fr.get('C', []))}, log-spaced) with an interior argmin; distinct interior argmin widths "
                    f"{kstar} (n_eff = {fr.get('n_eff', 0)}). Interval: {method}. C range(s) with an interior "
-                   f"argmin: {rng}. Widths {ks}, t_max per K {t_max}; {result['cost']}. Paper: {result['paper_gamma']:g}."
+                   f"argmin: {rng}. Widths {ks}, t_max per K {t_max}; {result['cost']}. "
+                   f"Paper: {result['paper_gamma']:g}."
                    + (" Verdict capped at partly: no interval (fewer than 3 distinct argmin widths with 1 seed)."
                       if capped else "") + why)
         window = f"C ∈ {rng} ({result['cost']})" if segs else result["cost"]

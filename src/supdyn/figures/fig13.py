@@ -29,7 +29,7 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.plot([], [], "k:", lw=3, label="window, still falling")
     ax.set_xlabel("t = lr × steps")
     ax.set_ylabel("loss L")
-    ax.set_title(f"(a) curves, last {result['final_fraction']:g} of log t")
+    ax.set_title(f"(a) loss curves; thick: last {result['final_fraction']:g} of log t")
     ax.legend(fontsize=7, loc="lower left")
 
     K = np.array([p["K"] for p in pts], dtype=float)
@@ -39,7 +39,8 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     reached = np.array([p["reached"] for p in pts], dtype=bool)
     for m, mk, lab in ((reached, "o", "plateau reached"), (~reached, "o", "not flat (upper bound on L_∞)")):
         if m.any():
-            bx.errorbar(K[m], Lp[m], yerr=1.96 * se[m], fmt=mk, ms=6, capsize=2, color="C0",
+            yerr = 1.96 * se[m] if np.any(se[m] > 0) else None
+            bx.errorbar(K[m], Lp[m], yerr=yerr, fmt=mk, ms=6, capsize=2, color="C0",
                         mfc="C0" if lab.startswith("plateau") else "none", label=lab)
     for fit, col, name in ((result["fit"], "C3", "fit over plateaus"), (result["fit_all"], "0.5", "fit over all K")):
         b, c = fit.get("beta"), fit.get("c")

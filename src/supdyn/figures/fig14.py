@@ -1,5 +1,6 @@
 """Fig. 14: compute-optimal width against compute. Grey steps: the discrete argmin K* over the
-widths run; dots: the continuous K_opt (parabola vertex in log K) where the argmin is interior; line:
+widths run (dotted where a neighbouring width has no data at that C, so K* is only the best of the
+widths whose runs reach it); dots: the continuous K_opt (parabola vertex in log K) where the argmin is interior; line:
 the fit K_opt = k0·C^γ over those points; dashed: slope 0.2702 (the paper's γ) through the same
 centre, for comparison."""
 
@@ -21,7 +22,12 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fr = result["frontier"]
     C = arr(fr.get("C", []))
     if C.size:
-        ax.step(C, arr(fr["K_star"]), where="mid", color="0.6", lw=1.2, label="argmin K* over the widths run")
+        ks = arr(fr["K_star"])
+        und = np.array([st == "undetermined" for st in result.get("status", [])] or [False] * C.size)
+        ax.step(C, np.where(und, np.nan, ks), where="mid", color="0.45", lw=1.4,
+                label="argmin K* over the widths run")
+        ax.step(C, np.where(und, ks, np.nan), where="mid", color="0.6", lw=1.2, ls=":",
+                label="argmin K*, undetermined (a neighbouring\nwidth has no data at that C)")
         inter = np.asarray(fr.get("interior", []), dtype=bool)
         kopt = arr(fr["K_opt"])
         ax.plot(C[inter], kopt[inter], ".", color="C0", ms=4, label="K_opt (interior, parabola vertex)")
@@ -39,12 +45,13 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
         for k in arr(fr.get("K", [])):
             ax.axhline(k, color="0.85", lw=0.6, zorder=0)
     if fr.get("error"):
-        ax.text(0.03, 0.97, "no frontier fit:\n" + fr["error"], transform=ax.transAxes, va="top", fontsize=7,
-                wrap=True)
+        ax.text(0.03, 0.97, "no fit of γ:\n" + fr["error"].replace("; ", ";\n"), transform=ax.transAxes,
+                va="top", fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log", base=2)
     ax.set_xlabel(f"compute {result['cost']}  (t = lr × steps)")
     ax.set_ylabel("compute-optimal width K")
     ax.set_title(f"Optimal width against compute ({result['mode']} mode)")
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
     return save(fig, out_dir, "fig14")

@@ -1,6 +1,9 @@
 """Fig. 7: (a) seed-mean loss curves of each width K against compute C = t·K^p with the
-compute-optimal envelope (black); (b) iso-compute loss against K at four log-uniform C, the argmin
-marked (filled star: interior minimum, open circle: at the edge of the widths with data).
+compute-optimal envelope (black: the best loss reached by any width at compute ≤ C, i.e. the running
+minimum of min_K L_K(C), which stays flat where a width's run ends — the claims use the pointwise
+minimum); (b) iso-compute loss against K at four log-uniform C, the argmin
+marked (filled star: interior minimum; open circle: at the smallest/largest width of the sweep;
+open square: undetermined, a neighbouring width's curve does not reach that C).
 
 The helpers ``arr`` and ``k_colors`` are shared with fig13 and fig14."""
 
@@ -38,36 +41,41 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
                   label=f"K = {c['K']} (t ≤ {c['t_max']:g})")
     fr = result["frontier"]
     if fr.get("C") is not None and len(fr.get("C", [])):
-        ax.loglog(arr(fr["C"]), arr(fr["L_star"]), color="k", lw=2.2, alpha=0.8, label="envelope min_K L")
+        best = arr(fr["L_star"])
+        best = np.fmin.accumulate(np.where(np.isfinite(best), best, np.inf))
+        ax.loglog(arr(fr["C"]), np.where(np.isfinite(best), best, np.nan), color="k", lw=2.2, alpha=0.75,
+                  label="envelope: best L at compute ≤ C")
     iso = result["iso"]
-    for c in arr(iso["C"]):
-        ax.axvline(c, color="0.5", ls=":", lw=0.9)
+    for i, c in enumerate(arr(iso["C"])):
+        ax.axvline(c, color="0.5", ls=":", lw=0.9, label="C levels of (b)" if i == 0 else None)
     ax.set_xlabel(f"compute {result['cost']}  (t = lr × steps)")
     ax.set_ylabel("loss L")
     ax.set_title("(a) loss against compute, optimal envelope")
-    ax.legend(fontsize=7, loc="lower left")
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=7)
 
     K = arr(iso["K"])
     L = arr(iso["loss"])
-    lc = mpl.colormaps["plasma"]
-    n = len(iso["C"])
     for i, c in enumerate(arr(iso["C"])):
-        col = lc(0.85 * i / max(n - 1, 1))
+        col = f"C{i % 10}"
         row = L[i]
         bx.loglog(K, row, "o-", color=col, ms=3.5, label=f"C = {c:.2g}")
-        if np.isfinite(iso["argmin_K"][i] if iso["argmin_K"][i] is not None else np.nan):
-            j = int(np.flatnonzero(K == iso["argmin_K"][i])[0])
-            if iso["interior"][i]:
+        kmin = iso["argmin_K"][i]
+        if kmin is not None and np.isfinite(kmin):
+            j = int(np.flatnonzero(K == kmin)[0])
+            st = iso["status"][i]
+            if st == "interior":
                 bx.plot(K[j], row[j], "*", color=col, ms=13, mec="k", mew=0.6)
             else:
-                bx.plot(K[j], row[j], "o", mfc="none", mec="k", ms=9, mew=1.0)
+                bx.plot(K[j], row[j], "o" if st == "edge" else "s", mfc="none", mec="k", ms=9, mew=1.0)
     bx.plot([], [], "*", color="0.5", mec="k", ms=11, label="interior minimum")
-    bx.plot([], [], "o", mfc="none", mec="k", ms=8, label="minimum at an edge")
+    bx.plot([], [], "o", mfc="none", mec="k", ms=8, label="minimum at the sweep's edge")
+    bx.plot([], [], "s", mfc="none", mec="k", ms=8, label="undetermined (neighbour has no data)")
     bx.set_xscale("log", base=2)
     bx.set_xlabel("student width K")
     bx.set_ylabel("loss L at fixed compute")
     bx.set_title("(b) iso-compute curves")
-    bx.legend(fontsize=7)
+    bx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     a = curves[0] if curves else {"a": "?", "b": "?", "N": "?"}
     fig.suptitle(f"Compute-optimal frontier, superposition students (a = {a['a']}, b = {a['b']}, "
                  f"N = {a['N']}; {result['mode']} mode)", fontsize=10)
