@@ -120,13 +120,19 @@ def test_client_killed_at_random_points_then_restarted(tmp_path, n_kills, n_runs
     cmd = _sweep_cmd(spec, root)
     seen: dict[str, int] = {}
     landed = 0
+    # random kill points, as counts of stored runs (robust to the machine's speed): kill k lands a random
+    # fraction of a run after the store first holds targets[k] runs
+    targets = sorted(rng.sample(range(1, n_runs - 1), n_kills))
     for k in range(n_kills):
         log = tmp_path / f"run{k}.log"
         with open(log, "wb") as fh:
             proc = subprocess.Popen(cmd, env=ENV, stdout=fh, stderr=subprocess.STDOUT)
             try:
                 _wait_for_header(log, proc)
-                time.sleep(rng.uniform(0.3, 1.5))
+                deadline = time.monotonic() + 120
+                while len(store.run_ids()) < targets[k] and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 0.05))
                 landed += proc.poll() is None
                 proc.send_signal(signal.SIGKILL)
             finally:

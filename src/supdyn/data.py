@@ -176,6 +176,12 @@ class SparseBatch:
                            self.n_features)
 
 
+DENSE_FILL = 0.75
+"""A feature active in more than this fraction of a batch's samples has its *inactive* samples drawn
+instead (then complemented): rejection sampling of distinct positions is a coupon-collector loop that
+gets slow as the fill approaches 1 (p_1 = 1 with unnormalized p_i = i^-a)."""
+
+
 def _active_set(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Active (sample, feature) pairs of a batch × N Bernoulli(p_j) grid for one model.
 
@@ -191,7 +197,9 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
     """:func:`_active_set` in torch ops, for any device (used off the CPU)."""
     n = p.numel()
     counts = torch.binomial(torch.full_like(p, float(batch)), p, generator=gen).long()  # (n_features,)
-    col = torch.repeat_interleave(torch.arange(n, device=p.device), counts)
+    dense = counts > DENSE_FILL * batch
+    drawn = torch.where(dense, batch - counts, counts)  # dense features: draw their inactive samples
+    col = torch.repeat_interleave(torch.arange(n, device=p.device), drawn)
     pos = torch.randint(batch, col.shape, generator=gen, device=p.device)
     while True:  # redraw duplicate (feature, sample) pairs until the subset of each feature is distinct
         key = col * batch + pos
@@ -201,14 +209,29 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
         dup[order[1:]] = k_sorted[1:] == k_sorted[:-1]  # every repeat of a key after its first
         n_dup = int(dup.sum())
         if n_dup == 0:
-            return pos, col
+            break
         pos[dup] = torch.randint(batch, (n_dup,), generator=gen, device=p.device)
+    if not bool(dense.any()):
+        return pos, col
+    # dense features: the active samples are the complement of the drawn ones, in increasing order
+    keep = torch.repeat_interleave(dense, drawn)  # (nnz_drawn,) drawn entry belongs to a dense feature
+    dense_cols = torch.nonzero(dense).squeeze(1)  # (n_dense,)
+    slot = torch.cumsum(dense.long(), 0) - 1  # feature → row of `free` (for dense features)
+    free = torch.ones(dense_cols.numel(), batch, dtype=torch.bool, device=p.device)  # (n_dense, batch)
+    free[slot[col[keep]], pos[keep]] = False
+    r, dpos = torch.nonzero(free, as_tuple=True)  # sorted by (feature, sample)
+    dcol = dense_cols[r]
+    col, pos = torch.cat([col[~keep], dcol]), torch.cat([pos[~keep], dpos])
+    order = torch.argsort(col, stable=True)
+    return pos[order], col[order]
 
 
 def _active_set_numpy(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`_active_set` for the CPU: identical draws, bookkeeping in NumPy (fewer op overheads)."""
     counts = torch.binomial(torch.full_like(p, float(batch)), p, generator=gen).long().numpy()
-    col = np.repeat(np.arange(p.numel(), dtype=np.int64), counts)  # (nnz,) sorted by feature
+    dense = counts > DENSE_FILL * batch
+    drawn = np.where(dense, batch - counts, counts)  # dense features: draw their inactive samples
+    col = np.repeat(np.arange(p.numel(), dtype=np.int64), drawn)  # (nnz_drawn,) sorted by feature
     pos_t = torch.randint(batch, (col.size,), generator=gen)
     pos = pos_t.numpy()  # (nnz,) shares memory with pos_t
     dup = np.zeros(col.size, dtype=bool)
@@ -220,8 +243,22 @@ def _active_set_numpy(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
         dup[order[1:]] = k_sorted[1:] == k_sorted[:-1]  # every repeat of a key after its first
         n_dup = int(np.count_nonzero(dup))
         if n_dup == 0:
-            return pos_t, torch.from_numpy(col)
+            break
         pos[dup] = torch.randint(batch, (n_dup,), generator=gen).numpy()
+    if not dense.any():
+        return pos_t, torch.from_numpy(col)
+    # dense features: the active samples are the complement of the drawn ones, in increasing order
+    keep = np.repeat(dense, drawn)  # (nnz_drawn,) drawn entry belongs to a dense feature
+    cols, poss = [col[~keep]], [pos[~keep]]
+    for j in np.flatnonzero(dense):
+        free = np.ones(batch, dtype=bool)
+        free[pos[keep & (col == j)]] = False
+        act = np.flatnonzero(free)
+        cols.append(np.full(act.size, j, dtype=np.int64))
+        poss.append(act.astype(np.int64))
+    col, pos = np.concatenate(cols), np.concatenate(poss)
+    order = np.argsort(col, kind="stable")
+    return torch.from_numpy(pos[order]), torch.from_numpy(col[order])
 
 
 def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],

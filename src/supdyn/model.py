@@ -18,11 +18,12 @@ autograd on the dense formula):
   row; each of the other samples has y = ReLU(b), y* = 0, so they add ½‖ReLU(b)‖² to the loss and
   ReLU(b) to the bias gradient each, and nothing to B, D, E;
 * gather forward (when U ≤ R): pre = X M_U + b with M_U = Dᵀ B E_U the N×U map restricted to the
-  U distinct active features, costing O(U·K·(K+N)) instead of O(R·K·(K+N)); X is a (R × U) CSR;
-* after some training most outputs sit below the ReLU threshold, G is exactly zero there, and D G
-  becomes a CSR product over the non-zero errors (when at most ``SPARSE_ERROR_DENSITY`` of them are
-  non-zero); ∂L/∂B then costs O(U·K²) through Q = Xᵀ (G Dᵀ).
-Rows of all models are stacked (block-diagonal CSR), so one call serves every model.
+  U distinct active features, costing O(U·K·(K+N)) instead of O(R·K·(K+N)); X (R × U, sparse) is
+  applied with ``embedding_bag`` (:class:`Bags`, a fused weighted gather-sum of table rows);
+* after some training most outputs sit below the ReLU threshold, G is exactly zero there, and G Dᵀ
+  becomes a gather over the non-zero errors (when at most ``SPARSE_ERROR_DENSITY`` of them are
+  non-zero); ∂L/∂B costs O(U·K²) through Q = Xᵀ (G Dᵀ).
+Rows of all models are stacked (block-diagonal sparse matrices), so one call serves every model.
 
 Numerics: parameters, forward and gradients use the run's dtype (float32 by default: the step is
 matmul-bound and float32 halves its cost); the batch loss (only used to detect divergence) is
@@ -319,8 +320,8 @@ def step_grads(st: Student, x: SparseBatch) -> tuple[torch.Tensor, dict[str, tor
     g = fw["pre"]
     loss = _relu_error(st, cx, g).mul_(0.5 / bs)  # G now holds (y − y*) ⊙ ReLU'(pre), unscaled
     dense: dict[str, torch.Tensor] = {}
-    if st.variant == "none":
-        return loss, dense, {"BT": (cx.ucol, (cx.xt @ g).div_(bs))}  # rows Σ_s x_sj g_s
+    if st.variant == "none":  # rows Σ_s x_sj g_s / batch (1/batch folded into the bag weights)
+        return loss, dense, {"BT": (cx.ucol, Bags(cx.xt.idx, cx.xt.off, cx.xt.val / bs) @ g)}
     g3 = g.view(m, cx.R, n)  # (n_models, R, N)
     learn = st.variant == "learnable"
     dec = st.params["dec"] if learn else st.fixed["W"]

@@ -145,6 +145,30 @@ def mean_alpha(fits: Sequence[dict[str, Any]]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def fit_warnings(t: np.ndarray, losses: np.ndarray, fit: dict[str, Any], window: Sequence[float],
+                 rms_tol: float = 0.05, plateau_frac: float = 0.5) -> list[str]:
+    """Informational flags (they do not change a verdict): the fit's RMS log-residual above rms_tol (not
+    a power law on the window), or the loss at the window's start still above plateau_frac × L(t = 0)
+    (the run has not left its initial plateau, e.g. a dominant feature not yet learned)."""
+    out = []
+    rms = num(fit.get("rms"))
+    if math.isfinite(rms) and rms > rms_tol:
+        out.append(f"RMS log-residual {rms:.3g} > {rms_tol:g}")
+    mean = losses.mean(axis=0)
+    ok = (t > 0) & np.isfinite(mean) & (mean > 0)
+    if ok.sum() >= 2 and t[ok][0] <= window[0] <= t[ok][-1] and t[0] == 0 and mean[0] > 0:
+        l_start = float(np.exp(np.interp(np.log(window[0]), np.log(t[ok]), np.log(mean[ok]))))
+        if l_start > plateau_frac * mean[0]:
+            out.append(f"L(t={window[0]:g}) = {l_start / mean[0]:.2f} × L(0): still on the initial plateau")
+    return out
+
+
+def warnings_text(points: Sequence[dict[str, Any]]) -> str:
+    """' Warnings: (a=.., b=.., K=..): ...' for the points with warnings ('' if none)."""
+    w = [f"(a={p['a']:g}, b={p['b']:g}, K={p['K']}): {', '.join(p['warnings'])}" for p in points if p.get("warnings")]
+    return (" Warnings (informational, not used by the rule): " + "; ".join(w) + ".") if w else ""
+
+
 def run_meta(members: Sequence[Any]) -> dict[str, Any]:
     cfg = members[0].config
     return {"a": cfg.data.a, "b": cfg.data.b, "K": cfg.model.d_hidden, "N": cfg.data.n_features,
@@ -173,8 +197,9 @@ class Fig5(Experiment):
             if key not in theory_cache:
                 theory_cache[key] = safe_fit(t, nosup_theory(cfg.data, t), fw, reading.fit_offset)
             p = run_meta(members)
-            p.update({"panel_a": cfg.data.b == ref_b, "panel_b": cfg.data.a == ref_a,
-                      "fit": seed_fit(t, losses, fw, reading.fit_offset, n_boot),
+            fit = seed_fit(t, losses, fw, reading.fit_offset, n_boot)
+            p.update({"panel_a": cfg.data.b == ref_b, "panel_b": cfg.data.a == ref_a, "fit": fit,
+                      "warnings": fit_warnings(t, losses, fit, fw),
                       "alpha_nosup_asym": asymptotic_alpha(*key),
                       "alpha_nosup_theory": theory_cache[key]["alpha"]})
             points.append(p)
@@ -206,7 +231,8 @@ class Fig5(Experiment):
                 band_rule(tgt, tol, partly),
                 f"measured: mean of {len(vals)} fitted α ({rng}); interval: envelope of the per-point 95% "
                 f"intervals ({method}). Fit c t^-α + L0 (L0 ≥ 0: {result['fit_offset']}) of the seed-mean "
-                f"curve. Per point: {per}." + (f" {len(div)} run(s) diverged." if div else "")))
+                f"curve. Per point: {per}." + (f" {len(div)} run(s) diverged." if div else "")
+                + warnings_text(sel)))
         # the acceleration at (ref_a, ref_b)
         ref = [p for p in pts if p["a"] == result["ref_a"] and p["b"] == result["ref_b"]]
         ratios = []

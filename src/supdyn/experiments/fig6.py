@@ -15,9 +15,9 @@ import math
 from typing import Any, Sequence
 
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig5 import (asymptotic_alpha, band_rule, band_verdict, envelope, group_runs,
-                                     mean_alpha, num, run_meta, seed_fit, seed_losses, window_of,
-                                     window_text)
+from supdyn.experiments.fig5 import (asymptotic_alpha, band_rule, band_verdict, envelope, fit_warnings,
+                                     group_runs, mean_alpha, num, run_meta, seed_fit, seed_losses, warnings_text,
+                                     window_of, window_text)
 
 
 class Fig6(Experiment):
@@ -33,8 +33,9 @@ class Fig6(Experiment):
             cfg = members[0].config
             t, losses = seed_losses(members)
             ok = t > 0
+            fit = seed_fit(t, losses, fw, reading.fit_offset, n_boot)
             curves.append({**run_meta(members), "t": t[ok], "loss_mean": losses[:, ok].mean(axis=0),
-                           "fit": seed_fit(t, losses, fw, reading.fit_offset, n_boot),
+                           "fit": fit, "warnings": fit_warnings(t, losses, fit, fw),
                            "alpha_nosup_asym": asymptotic_alpha(cfg.data.a, cfg.data.b)})
         rules = {k: float(an.get(k, d)) for k, d in (("alpha_target", 1.0), ("alpha_tol", 0.15),
                                                       ("alpha_partly", 0.3))}
@@ -58,7 +59,7 @@ class Fig6(Experiment):
             "≈ 1", mean_alpha(fits), envelope(fits), window_text(fw), band_verdict(fits, tgt, tol, partly),
             band_rule(tgt, tol, partly),
             f"K = {ks}; measured: mean of {len(vals)} fitted α ({rng}); interval: envelope of the per-curve 95% "
-            f"intervals ({method}). Per curve: {per}.")]
+            f"intervals ({method}). Per curve: {per}." + warnings_text(curves))]
 
 
 EXPERIMENT = Fig6()

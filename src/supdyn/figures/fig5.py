@@ -34,6 +34,9 @@ def k_colors(ks: list[int]) -> dict[int, str]:
     return {k: f"C{i % 10}" for i, k in enumerate(sorted(set(ks)))}
 
 
+Y_MAX = 2.0  # α axis limit; larger fitted values are drawn as labelled arrows
+
+
 def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
     pts = [p for p in result["points"] if p[f"panel_{var}"]]
     rules = result["rules"]
@@ -53,6 +56,12 @@ def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
         yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
         yerr = np.where(np.isfinite(yerr), yerr, 0.0)
         ax.errorbar(x, y, yerr=yerr, fmt="o-", color=colors[k], ms=4, capsize=2, label=f"K = {k}")
+        for xi, yi, p in zip(x, y, sel):
+            if p.get("warnings"):  # flagged fits (plateau / poor power law): ring around the marker
+                ax.plot([xi], [min(yi, Y_MAX * 0.97)], "o", ms=10, mfc="none", color="r", lw=1.0)
+            if yi > Y_MAX:  # off-scale: an arrow at the top with the value
+                ax.annotate(f"{yi:.2f}", (xi, Y_MAX * 0.97), xytext=(xi, Y_MAX * 0.82), color=colors[k],
+                            fontsize=7, ha="center", arrowprops={"arrowstyle": "->", "color": colors[k]})
     if xs_all:
         grid = np.linspace(min(xs_all), max(xs_all), 50)
         a = grid if var == "a" else np.full_like(grid, result["ref_a"])
@@ -70,7 +79,8 @@ def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
     ax.set_ylabel(f"fitted α on t ∈ [{fw[0]:g}, {fw[1]:g}]")
     fixed = f"b = {result['ref_b']:g}" if var == "a" else f"a = {result['ref_a']:g}"
     ax.set_title(f"({'a' if var == 'a' else 'b'}) α vs {var} ({fixed})")
-    ax.set_ylim(0.0, max(ax.get_ylim()[1], tgt + 2 * tol))
+    ax.plot([], [], "o", ms=10, mfc="none", color="r", label="flagged fit (see claim details)")
+    ax.set_ylim(0.0, min(max(ax.get_ylim()[1], tgt + 2 * tol), Y_MAX))
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

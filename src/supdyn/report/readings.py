@@ -124,12 +124,11 @@ def _grid_summary(name: str, mode: str, reading: Any) -> str:
     ks = sorted({c.model.d_hidden for c in cfgs})
     ab = sorted({(c.data.a, c.data.b) for c in cfgs})
     seeds = sorted({c.seed for c in cfgs})
-    lrs = sorted({c.train.lr for c in cfgs})
     var = sorted({c.variant for c in cfgs})
     tm = sorted({c.train.t_max for c in cfgs})
     return (f"K ∈ {{{', '.join(map(str, ks))}}}; (a, b) ∈ {{{', '.join(f'({a:g}, {b:g})' for a, b in ab)}}}; "
-            f"{len(seeds)} seed(s); {', '.join(var)}; lr {', '.join(f'{x:g}' for x in lrs)}; "
-            f"t_max {', '.join(f'{x:g}' for x in tm)}")
+            f"{len(seeds)} seed(s); {', '.join(var)}; t_max {', '.join(f'{x:g}' for x in tm)} "
+            "(lr, normalization and init: the reading's)")
 
 
 def _fig5_points(results: dict[str, dict[str, Any]], reading: str) -> list[dict[str, Any]]:
@@ -245,11 +244,14 @@ def readings_section(out_dir: str | Path, results: dict[str, dict[str, dict[str,
             if mode is None:
                 continue
             seen.setdefault(_grid_summary(name, mode, r), []).append(r.name)
+        index = {r.name: i for i, r in enumerate(readings)}
         for summary, names in seen.items():
-            who = names[0] if len(names) == 1 else f"{len(names)} readings ({_names(names)})"
+            who = (names[0] if len(names) == 1 else
+                   f"{len(names)} readings: " + ", ".join(f"#{index[n]}" for n in names))
             grid_rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(who)}</td>"
                              f"<td>{html.escape(summary)}</td></tr>")
-    parts.append("<h3>Runs per experiment and reading</h3><table class='readings'><tr><th>experiment</th>"
+    parts.append("<h3>Runs per experiment and reading</h3><p>lr: the mode's (quick: 2 for K ≥ 256, × K/256 "
+                 "below; K = N: 2) times the reading's factor.</p><table class='readings'><tr><th>experiment</th>"
                  f"<th>readings</th><th>runs</th></tr>{''.join(grid_rows)}</table>")
     # claim × reading table
     head = "".join(f"<th title='{html.escape(r.description, quote=True)}'><small>{i}: {html.escape(r.name)}</small></th>"
