@@ -2,6 +2,7 @@
 the report renders in headless Chromium with every figure and every claim row."""
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -80,3 +81,38 @@ def test_report_renders_in_headless_chromium(smoke, tmp_path):
     assert f'data-claims="{n_claims}"' in dom
     n_png = len(list((smoke["out"] / "figures").glob("*.png")))
     assert f'data-images="{n_png}"' in dom
+
+
+def test_diverged_run_is_left_out_of_fits_with_a_warning(smoke, tmp_path, capsys):
+    """A run marked diverged in the store: reproduce warns, lists it in the report, and fig5's point
+    for it has no fitted α (while the same run, not diverged, gave a finite one)."""
+    before = json.loads((smoke["out"] / "results" / "fig5.json").read_text())
+    store_dir = tmp_path / "store"
+    shutil.copytree(smoke["store"], store_dir)
+    store = Store(store_dir)
+    cfg = ex.get("fig5").configs("smoke")[0]
+    meta_path = store.path(cfg.run_id) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(diverged=True, diverged_t=12.5, diverged_step=25)  # as train() records a divergence
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "out"
+    capsys.readouterr()
+    rc = main(["reproduce", "--smoke", "--only", "fig5", "--out", str(out), "--store", str(store_dir),
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert f"run {cfg.run_id[:12]} (fig5) diverged at t = 12.5" in err and "left out of every fit" in err
+    assert "Diverged runs" in (out / "report.html").read_text()
+    after = json.loads((out / "results" / "fig5.json").read_text())
+
+    def point(result):
+        (p,) = [p for p in result["points"] if (p["a"], p["b"], p["K"]) ==
+                (cfg.data.a, cfg.data.b, cfg.model.d_hidden)]
+        return p
+
+    assert math.isfinite(point(before)["fit"]["alpha"])
+    p = point(after)
+    alpha = p["fit"]["alpha"]  # NaN is written as null
+    assert p["diverged"] and (alpha is None or not math.isfinite(alpha))
+    others = [q for q in after["points"] if q is not p]
+    assert others and all(math.isfinite(q["fit"]["alpha"]) for q in others)

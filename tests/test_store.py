@@ -123,3 +123,14 @@ def test_pack_groups_compatible_runs():
     groups = pack(cfgs, max_models=2)
     assert sorted(len(g) for g in groups) == [1, 1, 1, 2, 2]
     assert all(len({(c.model.d_hidden, c.train.batch) for c in g}) == 1 for g in groups)
+
+
+def test_pack_keeps_runs_of_different_lengths_apart():
+    """A task runs until its longest member is done: runs with different step counts (t_max / lr)
+    go to different tasks; equal step counts reached through different (t_max, lr) share one."""
+    cfgs = [_cfg(seed=0), _cfg(seed=1, lr=_cfg().train.lr / 2), _cfg(seed=2, t_max=_cfg().train.t_max / 2),
+            _cfg(seed=3, t_max=_cfg().train.t_max / 2, lr=_cfg().train.lr / 2)]
+    groups = pack(cfgs, max_models=16)
+    steps = [{round(c.train.t_max / c.train.lr) for c in g} for g in groups]
+    assert all(len(s) == 1 for s in steps)
+    assert sorted(sorted(c.seed for c in g) for g in groups) == [[0, 3], [1], [2]]

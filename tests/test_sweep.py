@@ -49,12 +49,11 @@ def test_tasks_group_by_shape_sort_by_steps_and_balance():
     cfgs = [_cfg(seed=s, t_max=float(10 + 10 * (s % 3))) for s in range(17)]
     cfgs += [_cfg(seed=s, d_hidden=4) for s in range(3)]
     tasks = make_tasks(cfgs, max_models=16)
-    assert sorted(len(t) for t in tasks) == [3, 8, 9]
+    assert sorted(len(t) for t in tasks) == [3, 5, 6, 6]  # 6 + 6 + 5 runs of 10, 20, 30 steps; 3 of K = 4
     for task in tasks:
         assert len({(c.model.d_hidden) for c in task}) == 1
-    big = [t for t in tasks if t[0].model.d_hidden == 8]
-    steps = [run_steps(c) for t in big for c in t]
-    assert steps == sorted(steps)  # batch members have similar lengths
+        assert len({run_steps(c) for c in task}) == 1  # a task runs as long as its longest member
+    assert [len(t) for t in make_tasks(cfgs[:17], max_models=4)] == [3, 3, 3, 3, 3, 2]  # balanced halves
     assert sorted(c.run_id for t in tasks for c in t) == sorted(c.run_id for c in cfgs)
     assert [len(t) for t in make_tasks(cfgs[:5], max_models=1)] == [1] * 5
     with pytest.raises(ValueError, match="max_models"):
@@ -223,11 +222,11 @@ def test_cli_dry_run_and_local_sweep(tmp_path, capsys):
     spec, store = _spec(tmp_path, range(3)), str(tmp_path / "store")
     assert main(["sweep", spec, "--store", store, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "runs:        6" in out and "stored:      0" in out and "1 task(s)" in out
+    assert "runs:        6" in out and "stored:      0" in out and "2 task(s)" in out  # lr 0.5 and 1: 20 and 10 steps
     assert "model-steps: 90" in out  # 3 × (20 + 10)
     assert main(["sweep", spec, "--store", store, "--max-models", "2", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert (rep["n_runs"], rep["n_computed"], rep["n_tasks"], rep["failed"]) == (6, 6, 3, [])
+    assert (rep["n_runs"], rep["n_computed"], rep["n_tasks"], rep["failed"]) == (6, 6, 4, [])  # 3 + 3 runs: 2 + 2
     assert main(["sweep", spec, "--store", store, "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_cached"] == 6
     assert main(["sweep", str(tmp_path / "nope.toml"), "--store", store]) == 2

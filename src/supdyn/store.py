@@ -76,6 +76,13 @@ class StoredRun:
     def diverged(self) -> bool:
         return bool(self.meta.get("diverged", False))
 
+    def masked(self) -> "StoredRun":
+        """A copy whose measured arrays (loss curves, snapshots; all but ``t`` and ``steps``) are NaN:
+        how a diverged run enters an analysis, so that every fit leaves it out."""
+        arrays = {k: (v if k in ("t", "steps") or not np.issubdtype(v.dtype, np.floating)
+                      else np.full_like(v, np.nan)) for k, v in self.arrays.items()}
+        return StoredRun(self.run_id, self.config, arrays, dict(self.meta, masked=True))
+
     def summary(self) -> dict[str, Any]:
         finite = self.loss[np.isfinite(self.loss)]
         return {"run_id": self.run_id, "final_t": float(self.t[-1]),
@@ -329,10 +336,14 @@ class Store:
 
 
 def pack(configs: Sequence[RunConfig], *, max_models: int = 16) -> list[list[RunConfig]]:
-    """Group configs that can train together (same :func:`group_key`), at most ``max_models`` each."""
+    """Group configs that can train together (same :func:`group_key`), at most ``max_models`` each.
+
+    Runs of a group also share their number of steps (round(t_max / lr)): a batched task runs until
+    its longest member is done and keeps computing the finished ones (at zero learning rate), so mixing
+    10k- and 20k-step runs would waste a third of the work and hold back the short runs' results."""
     groups: dict[tuple, list[RunConfig]] = {}
     for c in configs:
-        groups.setdefault(group_key(c), []).append(c)
+        groups.setdefault((group_key(c), int(round(c.train.t_max / c.train.lr))), []).append(c)
     out = []
     for members in groups.values():
         for i in range(0, len(members), max_models):

@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
                 if r.diverged and r.run_id not in diverged:
                     diverged[r.run_id] = r
                     print(f"warning: run {r.run_id[:12]} ({name}) diverged at t = {r.meta.get('diverged_t')}; "
-                          "its curve is NaN after that and it is left out of fits", file=sys.stderr)
+                          "it is left out of every fit", file=sys.stderr)
+            runs = [r.masked() if r.diverged else r for r in runs]  # NaN curves: no fit can use them
             result = _clean(json.loads(json.dumps(exp.analyze(runs, rmode, reading), default=_json_default)))
             results.setdefault(name, {})[reading.name] = result
             suffix = "" if reading is ex.STATED else f"__{reading.name}"
@@ -191,8 +192,9 @@ def diverged_section(runs: Any) -> tuple[str, str]:
         f"<tr><td>{r.run_id[:12]}</td><td>{r.config.variant}</td><td>{r.config.model.d_hidden}</td>"
         f"<td>{r.config.data.a:g}</td><td>{r.config.data.b:g}</td><td>{r.config.train.lr:g}</td>"
         f"<td>{html.escape(str(r.meta.get('diverged_t')))}</td></tr>" for r in runs)
-    body = ("<p>These runs diverged (non-finite loss or loss above 1e3 × its initial value); their curves "
-            "are NaN from that time on and they are left out of every fit. The largest stable learning "
+    body = ("<p>These runs diverged (non-finite loss or loss above 1e3 × its initial value); the analyses "
+            "see their whole curves as NaN, so they are left out of every fit (a point whose runs all "
+            "diverged has no fitted value). The largest stable learning "
             "rate scales like 1/λ_max of the input second moment (× K/N with superposition).</p>"
             "<table class='claims'><tr><th>run</th><th>variant</th><th>K</th><th>a</th><th>b</th>"
             f"<th>lr</th><th>diverged at t</th></tr>{rows}</table>")

@@ -14,9 +14,9 @@ unnormalized p_i = i^-a (p_1 = 1, Σ p_i ≈ 5.6 active features per sample at a
   :func:`hessian_scale`). The unnormalized reading has λ_max(Σ) ≈ 0.45 against 0.06 (a = 1.1) for
   Σ p = 1, and at a = 2 even the normalized λ_max(Σ) = 0.21. Short runs (K = 256, t ≤ 200, see
   ``docs/readings.md``) found L(t) at lr = 1 and 0.5 equal within 0.5% for both normalizations and
-  a ∈ {1.1, 2}, while lr = 2 (the quick mode's) agrees only at a = 1.1 with Σp = 1 and is 1.6–9× too
-  high at t = 200 otherwise (a = 2, or p_1 = 1). So ×½ (lr 1 in quick = the full mode's lr) is the
-  measured-stable reading for every (a, normalization), and ×1 shows what a too-large step does;
+  a ∈ {1.1, 2}, while lr = 2 (the quick mode's before these measurements) agrees only at a = 1.1 with
+  Σp = 1 and is 1.6–9× too high at t = 200 otherwise (a = 2, or p_1 = 1). The quick mode now uses lr 1,
+  so both ×1 (lr 1) and ×½ (lr 0.5) lie in the measured-stable range for every (a, normalization);
 * ``init_scale`` of B: 1e-3 (the paper's "small initialization, B(0) ≈ 0", our default) or 3e-2
   (≈ PyTorch's default ``nn.Linear`` init, std 1/√(3K) = 0.036 to 0.018 for K = 256 to 1024, the scale
   a reader who did not set it would get; it adds ≈ N σ²/6 ≈ 0.15 of initial loss, as much as the

@@ -250,8 +250,8 @@ def readings_section(out_dir: str | Path, results: dict[str, dict[str, dict[str,
                    f"{len(names)} readings: " + ", ".join(f"#{index[n]}" for n in names))
             grid_rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(who)}</td>"
                              f"<td>{html.escape(summary)}</td></tr>")
-    parts.append("<h3>Runs per experiment and reading</h3><p>lr: the mode's (quick: 2 for K ≥ 256, × K/256 "
-                 "below; K = N: 2) times the reading's factor.</p><table class='readings'><tr><th>experiment</th>"
+    parts.append("<h3>Runs per experiment and reading</h3><p>lr: the mode's (quick: 1 for K ≥ 128, × K/128 "
+                 "below; K = N: 1) times the reading's factor.</p><table class='readings'><tr><th>experiment</th>"
                  f"<th>readings</th><th>runs</th></tr>{''.join(grid_rows)}</table>")
     # claim × reading table
     head = "".join(f"<th title='{html.escape(r.description, quote=True)}'><small>{i}: {html.escape(r.name)}</small></th>"
