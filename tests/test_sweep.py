@@ -314,3 +314,12 @@ def test_killed_dask_client_takes_its_workers_along_and_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     rep = json.loads(done.stdout)
     assert (rep["n_cached"], rep["n_computed"], rep["failed"]) == (n_before, 6 - n_before, [])
+
+
+def test_task_cost_orders_long_and_wide_tasks_first():
+    from supdyn.sweep import task_cost
+
+    short, long_ = [_cfg(seed=0, t_max=10.0)], [_cfg(seed=1, t_max=30.0)]
+    wide = [_cfg(seed=2, t_max=10.0, d_hidden=16)]
+    assert task_cost(long_) == 3 * task_cost(short) and task_cost(wide) == 2 * task_cost(short)
+    assert task_cost(short * 4) == 4 * task_cost(short)

@@ -126,6 +126,13 @@ def run_steps(cfg: RunConfig) -> int:
     return int(round(cfg.train.t_max / cfg.train.lr))
 
 
+def task_cost(task: Sequence[RunConfig]) -> int:
+    """Rough cost of a task (models × steps × K × N), the Dask priority: the longest tasks start first
+    so that no long task is left running alone at the end of a sweep."""
+    c = task[0]
+    return len(task) * run_steps(c) * c.model.d_hidden * c.data.n_features
+
+
 def make_tasks(configs: Sequence[RunConfig], *, max_models: int = 16) -> list[list[RunConfig]]:
     """Batches of runs that train together: same group key, similar step counts, balanced sizes.
 
@@ -297,7 +304,7 @@ def _run_dask(tasks: list[list[RunConfig]], root: str, device: str, track: _Trac
         def submit(task: list[RunConfig], attempt: int) -> None:
             key = f"supdyn-train-{task[0].run_id[:12]}-x{len(task)}-a{attempt}-{uuid.uuid4().hex[:8]}"
             fut = client.submit(train_task, [c.to_dict() for c in task], root, device, 1,
-                                **submit_kwargs(device, key))
+                                priority=task_cost(task), **submit_kwargs(device, key))
             pending[fut.key] = (task, attempt)
             ac.add(fut)
 
