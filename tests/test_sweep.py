@@ -106,7 +106,7 @@ def test_slurm_sweep_scales_adaptively(tmp_path, monkeypatch):
     made = {}
 
     def fake_build(opts, *, device):
-        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
         cluster.adapt = lambda **kw: made.update(adapt=kw, opts=opts, device=device)
         return cluster
 
@@ -137,7 +137,7 @@ def test_local_cluster_matches_local_executor_bitwise(tmp_path):
 def cluster():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
         with Client(cl) as client:
             yield cl, client
 

@@ -33,6 +33,7 @@ import dataclasses
 import math
 import os
 import socket
+import sys
 import time
 import uuid
 from collections import deque
@@ -159,6 +160,29 @@ def plan_sweep(configs: Sequence[RunConfig], store: Store, *, max_models: int = 
                      model_steps=sum(run_steps(c) for c in todo))
 
 
+_MALLOC_DONE = False
+
+
+def _restore_malloc_thresholds() -> None:
+    """Undo the effect of MALLOC_TRIM_THRESHOLD_ in this process (glibc only, once per process).
+
+    Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 (see :func:`_dask_client`); setting both
+    thresholds (32 MiB mmap, 64 MiB trim) lets large buffers be reused. Covers workers of any cluster.
+    """
+    global _MALLOC_DONE
+    if _MALLOC_DONE or "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_DONE = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        pass
+
+
 # -- the task --------------------------------------------------------------------------------------
 def train_task(cfg_dicts: list[dict[str, Any]], root: str, device: str = "cpu",
                torch_threads: int | None = None) -> dict[str, Any]:
@@ -169,6 +193,7 @@ def train_task(cfg_dicts: list[dict[str, Any]], root: str, device: str = "cpu",
     """
     if torch_threads is not None and torch.get_num_threads() != torch_threads:
         torch.set_num_threads(torch_threads)
+    _restore_malloc_thresholds()
     store = Store(root)
     configs = [from_dict(d) for d in cfg_dicts]
     todo = store.missing(configs)
@@ -212,7 +237,7 @@ def build_slurm_cluster(opts: SlurmOptions, *, device: str = "cpu"):
     return jq.SLURMCluster(
         queue=opts.queue, account=opts.account, walltime=opts.walltime, memory=opts.memory,
         cores=opts.cores, processes=1 if gpus else opts.cores, job_extra_directives=directives,
-        worker_extra_args=worker_args, dashboard_address=None, scheduler_options={"dashboard": False},
+        worker_extra_args=worker_args, scheduler_options={"dashboard_address": ":0"},
         job_name="supdyn")
 
 
@@ -239,7 +264,7 @@ def _dask_client(*, workers: int, scheduler: str | None, slurm: SlurmOptions | N
                 else:
                     extra = {"resources": {"GPU": 1}} if device.startswith("cuda") else {}
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, **extra)
+                                           dashboard_address=":0", **extra)  # any free port
                 client = Client(cluster)
             try:
                 yield client
