@@ -175,7 +175,7 @@ def _workers(parent: int, min_age: float) -> list[int]:
 @pytest.mark.slow
 def test_dask_workers_killed_at_random_points_then_restarted(tmp_path):
     rng = random.Random(777)
-    spec, cfgs = _spec(tmp_path, range(16), t_max=800.0)
+    spec, cfgs = _spec(tmp_path, range(16), t_max=3000.0)  # ~2 s per run: the sweep outlives 5 kills
     root = tmp_path / "store"
     store = Store(root)
     cmd = _sweep_cmd(spec, root, "--executor", "dask", "--workers", "2", "--retries", "5")
