@@ -102,18 +102,14 @@ def test_sampler_entries_unique_and_dense_form():
 @pytest.mark.parametrize("batch", [64, 1024])
 def test_sampler_dense_features(batch):
     """Features active in most samples (p_1 = 1 of unnormalized i^-a) take the complement path: p = 1
-    fills every sample, pairs stay distinct, frequencies hold at 5 sigma, and the NumPy (CPU) and torch
-    (device) samplers agree bit for bit."""
+    fills every sample, pairs stay distinct and frequencies hold at 5 sigma (the torch sampler's bitwise
+    agreement with this one: tests/test_speed_science.py)."""
     from supdyn import data
 
     p = torch.tensor([1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0], dtype=torch.float64)
     counts, n = torch.zeros(7), 0
     for seed in range(40):
-        g1, g2 = torch_generator(seed), torch_generator(seed)
-        pos, col = data._active_set_numpy(p, batch, g1)
-        pos2, col2 = data._active_set_torch(p, batch, g2)
-        assert torch.equal(pos, pos2) and torch.equal(col, col2)
-        assert torch.equal(g1.get_state(), g2.get_state())
+        pos, col = data._active_set_numpy(p, batch, torch_generator(seed))
         assert bool((col[1:] >= col[:-1]).all())  # sorted by feature
         key = col * batch + pos
         assert key.unique().numel() == key.numel() and bool(((pos >= 0) & (pos < batch)).all())

@@ -82,10 +82,15 @@ def test_sampled_loss_equals_dense_formula(variant):
     torch.testing.assert_close(loss, ref.sum(dim=(1, 2)) / 1000, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("a, batch", [(1.1, 1024), (0.3, 64), (2.5, 4096)])
-def test_numpy_sampler_is_the_torch_sampler_bit_for_bit(a, batch):
-    p = torch.tensor(data.frequencies(from_dict({"a": a}).data))
-    for seed in range(3):
+DENSE_P = (1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0)  # features past data.DENSE_FILL take the complement path
+
+
+@pytest.mark.parametrize("a, batch, n_seeds", [(1.1, 1024, 3), (0.3, 64, 3), (2.5, 4096, 3), ("dense", 64, 40),
+                                               ("dense", 1024, 40)])
+def test_numpy_sampler_is_the_torch_sampler_bit_for_bit(a, batch, n_seeds):
+    p = (torch.tensor(DENSE_P, dtype=torch.float64) if a == "dense"
+         else torch.tensor(data.frequencies(from_dict({"a": a}).data)))
+    for seed in range(n_seeds):
         g1, g2 = torch_generator(seed), torch_generator(seed)
         pos1, col1 = data._active_set_numpy(p, batch, g1)
         pos2, col2 = data._active_set_torch(p, batch, g2)

@@ -33,7 +33,7 @@ import numpy as np
 
 from supdyn import __version__
 from supdyn.config import SCHEMA_VERSION, RunConfig, from_dict
-from supdyn.train import RunResult, group_key, train
+from supdyn.train import RunResult, group_key, run_steps, train
 
 STALE_TMP_SECONDS = 3600.0
 
@@ -343,7 +343,7 @@ def pack(configs: Sequence[RunConfig], *, max_models: int = 16) -> list[list[Run
     10k- and 20k-step runs would waste a third of the work and hold back the short runs' results."""
     groups: dict[tuple, list[RunConfig]] = {}
     for c in configs:
-        groups.setdefault((group_key(c), int(round(c.train.t_max / c.train.lr))), []).append(c)
+        groups.setdefault((group_key(c), run_steps(c)), []).append(c)
     out = []
     for members in groups.values():
         for i in range(0, len(members), max_models):

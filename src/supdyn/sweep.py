@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig, from_dict
 from supdyn.store import Store, pack
-from supdyn.train import train
+from supdyn.train import run_steps, train
 
 EXECUTORS = ("local", "dask")
 
@@ -120,11 +120,6 @@ class SweepReport:
         d = dataclasses.asdict(self)
         d["failed"] = [{"run_id": rid, "error": err} for rid, err in self.failed]
         return d
-
-
-def run_steps(cfg: RunConfig) -> int:
-    """Number of SGD steps of a run (t_max / lr, rounded)."""
-    return int(round(cfg.train.t_max / cfg.train.lr))
 
 
 def task_cost(task: Sequence[RunConfig]) -> int:

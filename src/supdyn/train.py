@@ -41,6 +41,11 @@ GROUP_FIELDS = ("variant", "n_features", "d_hidden", "batch", "eval_size", "dtyp
                 "eval_exact")
 
 
+def run_steps(cfg: RunConfig) -> int:
+    """Number of SGD steps of a run: round(t_max / lr) (t = lr × steps)."""
+    return int(round(cfg.train.t_max / cfg.train.lr))
+
+
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can be trained in one batched call of :func:`train`."""
     return (cfg.variant, cfg.data.n_features, cfg.model.d_hidden, cfg.train.batch,
@@ -168,7 +173,7 @@ def _train(configs: list[RunConfig], device: torch.device, progress: bool,
         eval_set = sample(st.p, c0.train.eval_size, eval_gens, dtype)
 
     lrs = np.array([c.train.lr for c in configs])
-    n_steps = np.array([int(round(c.train.t_max / c.train.lr)) for c in configs])
+    n_steps = np.array([run_steps(c) for c in configs])
     ev_steps = [eval_steps(c) for c in configs]
     snap_steps = [np.round(np.asarray(c.train.snapshots) / c.train.lr).astype(np.int64) for c in configs]
     per_feature = any(c.train.per_feature for c in configs)

@@ -19,6 +19,7 @@ from supdyn import figures
 from supdyn.config import ConfigError, RunConfig
 from supdyn.report import write_report
 from supdyn.store import Store
+from supdyn.train import run_steps
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +57,7 @@ def selected(only: str | None) -> list[str]:
 
 
 def model_steps(configs: list[RunConfig]) -> int:
-    return int(sum(round(c.train.t_max / c.train.lr) for c in configs))
+    return sum(run_steps(c) for c in configs)
 
 
 def estimate_hours(configs: list[RunConfig], device: str) -> float:
