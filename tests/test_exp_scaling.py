@@ -58,14 +58,26 @@ def test_smoke_end_to_end(name, smoke_store, tmp_path):
 
 
 def test_runs_are_shared():
-    """fig13 and fig14 plan no run of their own; quick K = 128/256/512 are fig5's runs."""
+    """fig13 and fig14 plan no run of their own (fig7's, in every mode)."""
     for mode in ("smoke", "quick", "full"):
         ids7 = {c.run_id for c in ex.get("fig7").configs(mode)}
         assert {c.run_id for c in ex.get("fig14").configs(mode)} == ids7
         assert {c.run_id for c in ex.get("fig13").configs(mode)} <= ids7
-    ids5 = {c.run_id for c in ex.get("fig5").configs("quick")}
+    assert {c.run_id for c in ex.get("fig13").configs("quick")} == {c.run_id for c in ex.get("fig7").configs("quick")}
+
+
+def test_quick_width_sweep_is_the_reduced_scale_with_the_scaled_lr():
+    """Quick fig7/13/14 run at N = 256; the spec's reference width 16 gives lr = K/16 below K = 16,
+    i.e. lr·N/K ≤ 16 as the K/64 rule at N = 1024 (base.scaled_lr)."""
     quick7 = ex.get("fig7").configs("quick")
-    assert {c.run_id for c in quick7 if c.model.d_hidden >= 128} <= ids5
+    assert {c.data.n_features for c in quick7} == {256}
+    assert sorted(c.model.d_hidden for c in quick7) == [8, 16, 32, 64]
+    for c in quick7:
+        assert c.train.lr == pytest.approx(min(1.0, c.model.d_hidden / 16))
+        assert c.train.lr * 256 / c.model.d_hidden == pytest.approx(min(256 / c.model.d_hidden, 16.0))
+    # the other experiments keep the settings' reference width (128 at N = 1024 in quick mode)
+    fig5 = ex.get("fig5").configs("quick")
+    assert {c.train.lr for c in fig5 if c.model.d_hidden >= 128} == {1.0}
     full = ex.get("fig7").configs("full")
     assert {c.variant for c in full if c.model.d_hidden == c.data.n_features} == {"fixed"}
     assert {c.seed for c in full} == {0, 1, 2}
@@ -161,7 +173,7 @@ def test_final_slope_oracle():
 
 def test_fig13_beta_recovered_when_plateaued():
     # t_max = 1e7: at the last 20% of log t (t >= 4e5) A t^-1 << c K^-1.3 for K <= 512
-    result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512]), "quick"))
+    result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512]), "full"))
     assert all(p["reached"] for p in result["points"])
     assert result["fit"]["beta"] == pytest.approx(BETA, abs=0.02)
     (claim,) = ex.get("fig13").claims(result)
@@ -169,7 +181,7 @@ def test_fig13_beta_recovered_when_plateaued():
 
 
 def test_fig13_not_tested_when_not_flat():
-    result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512], t_max=1e3), "quick"))
+    result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512], t_max=1e3), "full"))
     assert not any(p["reached"] for p in result["points"])
     (claim,) = ex.get("fig13").claims(result)
     assert claim.verdict == "not tested" and "NOT TESTED" in claim.details
@@ -179,11 +191,23 @@ def test_fig13_not_tested_when_not_flat():
 
 def test_fig13_partly_when_largest_not_flat():
     runs = synth_runs(ks=[32, 64, 128], t_max=1e7) + synth_runs(ks=[512], t_max=3e3)
-    result = roundtrip(ex.get("fig13").analyze(runs, "quick"))
+    result = roundtrip(ex.get("fig13").analyze(runs, "full"))
     assert [p["reached"] for p in result["points"]] == [True, True, True, False]
     (claim,) = ex.get("fig13").claims(result)
     assert claim.measured == pytest.approx(BETA, abs=0.02)
     assert claim.verdict == "partly" and "512" in claim.details
+
+
+def test_fig13_quick_widths_are_the_reduced_scale():
+    """Quick mode's k_range [8, 128] keeps the N = 256 sweep (K = 8 ... 64); a K = 64 that is still
+    falling (t_max = 100: A/t is 10-25% of its plateau over the final window) caps the verdict."""
+    runs = synth_runs(ks=[4, 8, 16, 32], t_max=1e7) + synth_runs(ks=[64], t_max=1e2)
+    result = roundtrip(ex.get("fig13").analyze(runs, "quick"))
+    assert [p["K"] for p in result["points"]] == [8, 16, 32, 64]
+    assert [p["reached"] for p in result["points"]] == [True, True, True, False]
+    (claim,) = ex.get("fig13").claims(result)
+    assert claim.measured == pytest.approx(BETA, abs=0.02)
+    assert claim.verdict == "partly" and "N = 1024" in claim.window
 
 
 def test_interior_segments():

@@ -116,3 +116,23 @@ def test_diverged_run_is_left_out_of_fits_with_a_warning(smoke, tmp_path, capsys
     assert p["diverged"] and (alpha is None or not math.isfinite(alpha))
     others = [q for q in after["points"] if q is not p]
     assert others and all(math.isfinite(q["fit"]["alpha"]) for q in others)
+
+
+@pytest.mark.parametrize("argv, cores, n_missing, expect", [
+    (["--quick"], 2, 21, ("dask", 4)),             # the default quick run: a 2-worker LocalCluster
+    (["--full", "--max-models", "8"], 16, 99, ("dask", 8)),
+    (["--smoke"], 2, 21, ("local", 16)),            # smoke stays in-process (CI)
+    (["--quick", "--executor", "local"], 2, 21, ("local", 16)),
+    (["--quick"], 1, 21, ("local", 16)),            # one core: nothing to parallelize
+    (["--quick"], 2, 1, ("local", 16)),             # one run to compute: no cluster start-up
+])
+def test_reproduce_executor_choice(argv, cores, n_missing, expect, monkeypatch, capsys):
+    from supdyn.cli import build_parser
+    from supdyn.cli import reproduce as rp
+
+    monkeypatch.setattr(rp.os, "cpu_count", lambda: cores)
+    args = build_parser().parse_args(["reproduce", *argv])
+    kw = rp._executor_kwargs(args, args.mode, n_missing)
+    assert (kw["executor"], kw["max_models"]) == expect
+    assert kw["workers"] == 2
+    assert ("LocalCluster" in capsys.readouterr().err) == (expect[0] == "dask")

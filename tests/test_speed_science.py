@@ -98,6 +98,24 @@ def test_numpy_sampler_is_the_torch_sampler_bit_for_bit(a, batch, n_seeds):
         assert torch.equal(g1.get_state(), g2.get_state())
 
 
+@pytest.mark.parametrize("batch", [64, 1024])
+def test_joint_numpy_sampler_is_the_per_model_torch_sampler(batch):
+    """sample() on the CPU (one duplicate search for all models) equals, model by model, the torch
+    active set followed by that model's float64 values; models differ in p, including dense features."""
+    p = torch.stack([torch.tensor(data.frequencies(from_dict({"a": a}).data))[:len(DENSE_P)] for a in (0.3, 1.1)]
+                    + [torch.tensor(DENSE_P, dtype=torch.float64), torch.zeros(len(DENSE_P), dtype=torch.float64)])
+    for seed in range(10):
+        seeds = [10 * seed + m for m in range(p.shape[0])]
+        x = data.sample(p, batch, [torch_generator(s) for s in seeds], torch.float64)
+        for m, s in enumerate(seeds):
+            g = torch_generator(s)
+            pos, col = data._active_set_torch(p[m], batch, g)
+            val = torch.rand(col.shape, generator=g, dtype=torch.float64)
+            mine = x.model == m
+            assert torch.equal(x.row[mine] - m * batch, pos) and torch.equal(x.col[mine], col)
+            assert torch.equal(x.value[mine], val)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_train_step_is_sgd_on_the_gradients(variant):
     st, _ = _student(variant, m=2)

@@ -182,19 +182,10 @@ instead (then complemented): rejection sampling of distinct positions is a coupo
 gets slow as the fill approaches 1 (p_1 = 1 with unnormalized p_i = i^-a)."""
 
 
-def _active_set(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Active (sample, feature) pairs of a batch × N Bernoulli(p_j) grid for one model.
-
-    Returns (pos (nnz,), col (nnz,)), int64, sorted by feature. On the CPU the bookkeeping runs in
-    NumPy (same random draws from ``gen``, same result, bit for bit; about 2× faster).
-    """
-    if p.device.type == "cpu":
-        return _active_set_numpy(p, batch, gen)
-    return _active_set_torch(p, batch, gen)
-
-
 def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_active_set` in torch ops, for any device (used off the CPU)."""
+    """Active (sample, feature) pairs of a batch × N Bernoulli(p_j) grid for one model, in torch ops
+    (any device; used off the CPU): per feature a Binomial(batch, p_j) count, then that many distinct
+    uniform positions (duplicates redrawn). Returns (pos (nnz,), col (nnz,)), int64, sorted by feature."""
     n = p.numel()
     counts = torch.binomial(torch.full_like(p, float(batch)), p, generator=gen).long()  # (n_features,)
     dense = counts > DENSE_FILL * batch
@@ -226,56 +217,95 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
     return pos[order], col[order]
 
 
-def _active_set_numpy(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_active_set` for the CPU: identical draws, bookkeeping in NumPy (fewer op overheads)."""
-    counts = torch.binomial(torch.full_like(p, float(batch)), p, generator=gen).long().numpy()
-    dense = counts > DENSE_FILL * batch
-    drawn = np.where(dense, batch - counts, counts)  # dense features: draw their inactive samples
-    col = np.repeat(np.arange(p.numel(), dtype=np.int64), drawn)  # (nnz_drawn,) sorted by feature
-    pos_t = torch.randint(batch, (col.size,), generator=gen)
-    pos = pos_t.numpy()  # (nnz,) shares memory with pos_t
-    dup = np.zeros(col.size, dtype=bool)
+def _active_sets_numpy(p: torch.Tensor, batch: int, generators: list[torch.Generator]
+                       ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The active sets of every model at once, on the CPU: (row (nnz,), col (nnz,)) int64 with
+    row = m·batch + s, sorted by (model, feature), and the number of entries of each model.
+
+    p: (n_models, n_features). Model m's generator gets the calls of :func:`_active_set_torch`, in the
+    same order and with the same sizes, so each model's set equals it bit for bit (and a model's set does
+    not depend on the others packed with it); the bookkeeping runs in NumPy, and the duplicate search
+    once per round for all models (one sort instead of one per model; fewer op overheads).
+    """
+    n_models, n = p.shape
+    drawn, dense, pos, nnz = [], [], [], []
+    for m, gen in enumerate(generators):
+        counts = torch.binomial(torch.full_like(p[m], float(batch)), p[m], generator=gen).long().numpy()
+        d = counts > DENSE_FILL * batch
+        k = np.where(d, batch - counts, counts)  # dense features: draw their inactive samples
+        drawn.append(k)
+        dense.append(d)
+        nnz.append(int(counts.sum()))
+        pos.append(torch.randint(batch, (int(k.sum()),), generator=gen).numpy())
+    one = n_models == 1
+    drawn_all = drawn[0] if one else np.concatenate(drawn)  # (n_models * n,)
+    fcol = np.repeat(np.arange(n_models * n, dtype=np.int64), drawn_all)  # (nnz,) m·n + j, sorted
+    pos_all = pos[0] if one else np.concatenate(pos)  # (nnz,)
+    # Redraw duplicate (model, feature, sample) keys until each feature's subset is distinct. After the
+    # first round only the features that had a redraw can hold a repeat (no other key changed), so the
+    # search is restricted to their entries: the same repeats, redrawn in the same (index) order.
+    idx = None  # (n_checked,) increasing entry indices under search (None: all)
+    redrawn = np.zeros(n_models * n, dtype=bool)  # (n_models * n,) features with a redraw last round
     while True:
-        key = col * batch + pos
+        key = fcol * batch + pos_all if idx is None else fcol[idx] * batch + pos_all[idx]
         order = np.argsort(key, kind="stable")
         k_sorted = key[order]
-        dup[:] = False
+        dup = np.zeros(key.size, dtype=bool)
         dup[order[1:]] = k_sorted[1:] == k_sorted[:-1]  # every repeat of a key after its first
-        n_dup = int(np.count_nonzero(dup))
-        if n_dup == 0:
+        where = np.flatnonzero(dup) if idx is None else idx[dup]  # (n_dup,) increasing: grouped by model
+        if where.size == 0:
             break
-        pos[dup] = torch.randint(batch, (n_dup,), generator=gen).numpy()
-    if not dense.any():
-        return pos_t, torch.from_numpy(col)
-    # dense features: the active samples are the complement of the drawn ones, in increasing order
-    keep = np.repeat(dense, drawn)  # (nnz_drawn,) drawn entry belongs to a dense feature
-    cols, poss = [col[~keep]], [pos[~keep]]
-    for j in np.flatnonzero(dense):
-        free = np.ones(batch, dtype=bool)
-        free[pos[keep & (col == j)]] = False
-        act = np.flatnonzero(free)
-        cols.append(np.full(act.size, j, dtype=np.int64))
-        poss.append(act.astype(np.int64))
-    col, pos = np.concatenate(cols), np.concatenate(poss)
-    order = np.argsort(col, kind="stable")
-    return torch.from_numpy(pos[order]), torch.from_numpy(col[order])
+        per_model = [where.size] if one else np.bincount(fcol[where] // n, minlength=n_models)
+        pos_all[where] = np.concatenate([torch.randint(batch, (int(k),), generator=generators[m]).numpy()
+                                         for m, k in enumerate(per_model) if k])
+        redrawn[:] = False
+        redrawn[fcol[where]] = True
+        idx = np.flatnonzero(redrawn[fcol])
+    dense_all = dense[0] if one else np.concatenate(dense)  # (n_models * n,)
+    if dense_all.any():  # dense features: the active samples are the complement of the drawn ones
+        keep = np.repeat(dense_all, drawn_all)  # (nnz_drawn,) drawn entry belongs to a dense feature
+        cols, poss = [fcol[~keep]], [pos_all[~keep]]
+        for j in np.flatnonzero(dense_all):
+            free = np.ones(batch, dtype=bool)
+            free[pos_all[keep & (fcol == j)]] = False
+            act = np.flatnonzero(free)
+            cols.append(np.full(act.size, j, dtype=np.int64))
+            poss.append(act.astype(np.int64))
+        fcol, pos_all = np.concatenate(cols), np.concatenate(poss)
+        order = np.argsort(fcol, kind="stable")
+        fcol, pos_all = fcol[order], pos_all[order]
+    if one:
+        return pos_all, fcol, nnz
+    model = fcol // n
+    return model * batch + pos_all, fcol - model * n, nnz
+
+
+def _active_set_numpy(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_active_set_torch` for one model (p: (n_features,)) through :func:`_active_sets_numpy`."""
+    pos, col, _ = _active_sets_numpy(p[None], batch, [gen])
+    return torch.from_numpy(pos), torch.from_numpy(col)
 
 
 def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
            dtype: torch.dtype = torch.float32) -> SparseBatch:
     """Draw ``batch`` samples for each model.
 
-    p: (n_models, n_features) float64 frequencies; one generator per model (its data stream).
+    p: (n_models, n_features) float64 frequencies; one generator per model (its data stream): the
+    active set (:func:`_active_set_torch`; on the CPU :func:`_active_sets_numpy`, the same draws), then
+    the values v ~ U(0, 1) in float64, rounded to ``dtype``.
     """
     n_models, n_features = p.shape
-    rows, cols, vals = [], [], []
-    for m in range(n_models):
-        gen = generators[m]
-        pos, col = _active_set(p[m], batch, gen)
-        vals.append(torch.rand(col.shape, generator=gen, dtype=torch.float64, device=p.device).to(dtype))
-        rows.append(pos + m * batch)
-        cols.append(col)
-    return SparseBatch(torch.cat(rows), torch.cat(cols), torch.cat(vals), n_models, batch, n_features)
+    if p.device.type == "cpu":
+        row_np, col_np, nnz = _active_sets_numpy(p, batch, generators)
+        row, col = torch.from_numpy(row_np), torch.from_numpy(col_np)
+    else:
+        sets = [_active_set_torch(p[m], batch, g) for m, g in enumerate(generators)]
+        nnz = [c.numel() for _, c in sets]
+        row = torch.cat([pos + m * batch for m, (pos, _) in enumerate(sets)])
+        col = torch.cat([c for _, c in sets])
+    vals = [torch.rand((k,), generator=g, dtype=torch.float64, device=p.device) for k, g in zip(nnz, generators)]
+    value = (vals[0] if len(vals) == 1 else torch.cat(vals)).to(dtype)
+    return SparseBatch(row, col, value, n_models, batch, n_features)
 
 
 def teacher_output(x: SparseBatch, teacher: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if mode == "full" and missing and not args.yes and sys.stdin.isatty():
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
-    kw = _executor_kwargs(args)
+    kw = _executor_kwargs(args, mode, len(missing))
     report = run_sweep(missing, store, progress=not args.no_progress, **kw)
     if report.failed:
         for rid, err in report.failed:
@@ -202,10 +203,27 @@ def diverged_section(runs: Any) -> tuple[str, str]:
     return "Diverged runs", body
 
 
-def _executor_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+AUTO_MAX_MODELS = 4
+"""Runs per task on the automatic LocalCluster: small packs keep both workers busy to the end."""
+
+
+def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int) -> dict[str, Any]:
+    """run_sweep's executor options. Without --executor/--scheduler/--slurm, a quick or full
+    reproduction with at least 2 runs to compute on a machine with at least 2 cores uses a Dask
+    LocalCluster of ``--workers`` single-threaded processes (default 2; measured 1.5x faster than one
+    2-thread process for the quick grid), with at most ``AUTO_MAX_MODELS`` runs per task unless
+    --max-models is given; smoke mode and everything else stay in this process."""
     from supdyn.sweep import executor_from_args
 
-    return executor_from_args(args)
+    kw = executor_from_args(args)
+    explicit = args.executor is not None or args.scheduler or args.slurm
+    if not explicit and mode != "smoke" and n_missing >= 2 and (os.cpu_count() or 1) >= 2:
+        kw["executor"] = "dask"
+        if args.max_models is None:
+            kw["max_models"] = AUTO_MAX_MODELS
+        print(f"executor: Dask LocalCluster, {kw['workers']} single-threaded workers, at most "
+              f"{kw['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
+    return kw
 
 
 def _versions() -> dict[str, str]:

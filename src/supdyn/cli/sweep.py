@@ -26,8 +26,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """
     g = parser.add_argument_group("execution")
     g.add_argument("--executor", choices=EXECUTORS, default=None,
-                   help="local: one process; dask: a Dask cluster (default local; "
-                        "--scheduler/--slurm imply dask)")
+                   help="local: one process; dask: a Dask cluster (default local, except `reproduce "
+                        "--quick/--full` on >= 2 cores: a LocalCluster; --scheduler/--slurm imply dask)")
     g.add_argument("--workers", type=int, default=2, metavar="N",
                    help="worker processes of the Dask LocalCluster (1 thread each; default 2)")
     g.add_argument("--scheduler", metavar="ADDRESS",
@@ -35,8 +35,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         "starting a LocalCluster; start workers with `dask worker ADDRESS --nthreads 1`")
     g.add_argument("--device", default="cpu", help="cpu or cuda (CUDA tasks need a GPU resource on "
                                                     "Dask workers: `dask worker --resources GPU=1`)")
-    g.add_argument("--max-models", dest="max_models", type=int, default=16, metavar="N",
-                   help="at most N runs trained together per task (default 16)")
+    g.add_argument("--max-models", dest="max_models", type=int, default=None, metavar="N",
+                   help="at most N runs trained together per task (default 16; 4 on reproduce's "
+                        "automatic LocalCluster)")
     g.add_argument("--retries", type=int, default=2, metavar="N",
                    help="retries of a failing run before it is recorded as failed (default 2)")
     s = parser.add_argument_group("SLURM (the extra supdyn[slurm]; defaults from a spec's [slurm] table)")

@@ -157,9 +157,10 @@ class Experiment:
         if runs is None:
             raise ConfigError(f"mode: experiment {self.name} has no [{mode}] table")
         common = settings("quick" if mode == "readings" else mode)
-        ref_width = int(common.pop("lr_reference_width", 0))
         snapshot_times = common.pop("snapshot_times", [])
         base = {**common, **runs.get("base", {}), **reading.overrides}
+        # a spec may set its own reference width (e.g. a reduced-N grid: the stable step scales with K/N)
+        ref_width = int(base.pop("lr_reference_width", 0))
         grid_spec = {"base": base, "grid": runs.get("grid", {})}
         out = []
         for cfg in expand_grid(grid_spec):

@@ -26,7 +26,7 @@ import numpy as np
 from supdyn.config import RunConfig
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
-from supdyn.experiments.fig7 import num, width_curves
+from supdyn.experiments.fig7 import n_of, num, width_curves
 from supdyn.fit import fit_width_scaling, plateau_loss
 
 
@@ -144,7 +144,8 @@ class Fig13(Experiment):
             "fig13_plateau_width_exponent", "13 / App. A.4",
             "The final plateau loss falls with width as a power law L_∞ ∝ K^−β with β ≈ 1.3",
             "1.30 ± 0.01", measured, iv,
-            f"last {result['final_fraction']:g} of each curve in log t; K ∈ {ks if ks else [p['K'] for p in pts]}",
+            f"last {result['final_fraction']:g} of each curve in log t; K ∈ {ks if ks else [p['K'] for p in pts]}, "
+            f"N = {n_of(pts)}",
             verdict,
             f"a width has reached its plateau if |d log L / d log t| ≤ {rules['plateau_slope_tol']:g} over the "
             f"averaging window; with ≥ {rules['min_widths']} such widths: reproduced if the 95% interval of β "

@@ -161,6 +161,11 @@ def curve_rows(curves: Sequence[dict[str, Any]], cost: Callable) -> list[dict[st
     return [{**{k: v for k, v in c.items() if k != "losses"}, "C": cost(c["t"], c["K"])} for c in curves]
 
 
+def n_of(curves: Sequence[dict[str, Any]]) -> str:
+    """The number of features N of the width sweep, as text (e.g. "256"; several joined by "/")."""
+    return "/".join(str(n) for n in sorted({int(c["N"]) for c in curves})) or "n/a"
+
+
 def sci(x: float) -> str:
     return f"{x:.3g}" if math.isfinite(x) else "n/a"
 
@@ -223,7 +228,7 @@ class Fig7(Experiment):
             "(argmin next to a width whose curve ends before that C: the trade-off cannot be seen)",
             (f"NOT TESTED: {n_und} of {n_lv} levels undetermined (a neighbouring width's run is too short to "
              "reach that C). " if verdict == "not tested" and n_lv else "") +
-            f"widths K = {ks}, seeds per width {seeds}, t_max per K {t_max}; seed-mean curves interpolated "
+            f"N = {n_of(result['curves'])}, widths K = {ks}, seeds per width {seeds}, t_max per K {t_max}; seed-mean curves interpolated "
             f"log–log in C (no extrapolation), no interval (a count). Per level: {per}.")]
 
 

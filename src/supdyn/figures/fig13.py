@@ -59,7 +59,11 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     bx.set_xlabel("student width K")
     bx.set_ylabel("plateau loss L_∞ (mean over window)")
     bx.set_title("(b) plateau loss against width")
-    bx.legend(fontsize=7)
-    fig.suptitle(f"Width-limited loss (a = {pts[0]['a'] if pts else '?'}, b = {pts[0]['b'] if pts else '?'}; "
+    if K.size:
+        bx.legend(fontsize=7)
+    else:
+        bx.text(0.5, 0.5, "no width in the analysed range", ha="center", va="center", transform=bx.transAxes)
+    fig.suptitle(f"Width-limited loss (a = {pts[0]['a'] if pts else '?'}, b = {pts[0]['b'] if pts else '?'}, "
+                 f"N = {pts[0]['N'] if pts else '?'}; "
                  f"{result['mode']} mode)", fontsize=10)
     return save(fig, out_dir, "fig13")

@@ -27,6 +27,9 @@ CAVEATS = [
     "and `supdyn reproduce --readings` evaluates every claim under each plausible reading.",
     "Quick mode uses fewer seeds, (a, b) points and widths than the paper; its intervals are wider and "
     "a verdict of 'partly' often means 'consistent but under-powered'.",
+    "Quick mode runs the width sweep of Figs. 7, 13 and 14 at a reduced scale, N = 256 with K = 8 … 64 "
+    "(K/N from 1/32 to 1/4, as K = 32 … 256 at N = 1024): at N = 1024 no width reaches its plateau "
+    "within the quick budget. Full mode runs them at N = 1024 and K = 32 … 1024.",
 ]
 
 # marks <body data-images-loaded="true|false" data-claims="N"> once the page has loaded, so a headless
