@@ -83,7 +83,7 @@ class Fig14(Experiment):
                   "regression": "regression interval (OLS SE over the interior grid points rescaled to the "
                                 "number of distinct argmin widths n_eff, Student t on n_eff − 2 dof; 1 seed)",
                   "none": "none"}.get(fr.get("gamma_method", "none"), fr.get("gamma_method"))
-        kstar = sorted({num(k) for k, i in zip(fr.get("K_star", []), fr.get("interior", [])) if i})
+        kstar = sorted({float(f"{num(k):.6g}") for k, i in zip(fr.get("K_star", []), fr.get("interior", [])) if i})
         why = f" Frontier not fitted: {fr['error']}." if fr.get("error") else ""
         ks = [c["K"] for c in result["curves"]]
         t_max = {c["K"]: c["t_max"] for c in result["curves"]}
