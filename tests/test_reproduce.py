@@ -12,6 +12,7 @@ import pytest
 
 from supdyn import experiments as ex
 from supdyn.cli import main
+from supdyn.cli.reproduce import sweep_with_fallback
 from supdyn.store import Store
 
 
@@ -134,5 +135,29 @@ def test_reproduce_executor_choice(argv, cores, n_missing, expect, monkeypatch, 
     args = build_parser().parse_args(["reproduce", *argv])
     kw = rp._executor_kwargs(args, args.mode, n_missing)
     assert (kw["executor"], kw["max_models"]) == expect
+    assert kw["auto"] == (expect[0] == "dask")
     assert kw["workers"] == 2
     assert ("LocalCluster" in capsys.readouterr().err) == (expect[0] == "dask")
+
+
+def test_failed_local_cluster_falls_back_to_this_process(tmp_path, capsys):
+    """If the automatic LocalCluster raises, the missing runs are computed locally (and only those);
+    an explicitly chosen executor's error propagates."""
+    cfgs = ex.get("fig7").configs("smoke")[:3]
+    store = Store(tmp_path / "store")
+    calls = []
+
+    def fake_sweep(configs, st, *, progress, executor, max_models, **kw):
+        calls.append((executor, max_models, len(configs)))
+        if executor == "dask":
+            from supdyn.sweep import run_sweep
+            run_sweep(configs[:1], st, progress=False)  # one run finished before the cluster broke
+            raise OSError("cannot bind a port")
+        return "report"
+
+    kw = {"executor": "dask", "max_models": 4, "workers": 2}
+    assert sweep_with_fallback(fake_sweep, cfgs, store, kw, auto=True, progress=False) == "report"
+    assert calls == [("dask", 4, 3), ("local", 16, 2)]
+    assert "LocalCluster failed (OSError: cannot bind a port)" in capsys.readouterr().err
+    with pytest.raises(OSError):
+        sweep_with_fallback(fake_sweep, cfgs, store, kw, auto=False, progress=False)

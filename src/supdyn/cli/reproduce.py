@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
     kw = _executor_kwargs(args, mode, len(missing))
-    report = run_sweep(missing, store, progress=not args.no_progress, **kw)
+    report = sweep_with_fallback(run_sweep, missing, store, kw, auto=kw.pop("auto"),
+                                 progress=not args.no_progress, local_max_models=args.max_models or 16)
     if report.failed:
         for rid, err in report.failed:
             print(f"run {rid[:12]} failed: {err}", file=sys.stderr)
@@ -217,13 +218,30 @@ def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int) -> dic
 
     kw = executor_from_args(args)
     explicit = args.executor is not None or args.scheduler or args.slurm
-    if not explicit and mode != "smoke" and n_missing >= 2 and (os.cpu_count() or 1) >= 2:
+    kw["auto"] = not explicit and mode != "smoke" and n_missing >= 2 and (os.cpu_count() or 1) >= 2
+    if kw["auto"]:
         kw["executor"] = "dask"
         if args.max_models is None:
             kw["max_models"] = AUTO_MAX_MODELS
         print(f"executor: Dask LocalCluster, {kw['workers']} single-threaded workers, at most "
               f"{kw['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
     return kw
+
+
+def sweep_with_fallback(run_sweep: Any, missing: list[Any], store: Store, kw: dict[str, Any], *, auto: bool,
+                        progress: bool, local_max_models: int = 16) -> Any:
+    """``run_sweep(missing, store, **kw)``; if the automatic LocalCluster fails to run (run_sweep raises
+    only for such infrastructure errors: failed runs are reported, not raised), warn and compute what
+    is still missing in this process. An explicitly requested executor is never replaced."""
+    try:
+        return run_sweep(missing, store, progress=progress, **kw)
+    except Exception as exc:
+        if not auto:
+            raise
+        print(f"warning: the Dask LocalCluster failed ({type(exc).__name__}: {exc}); computing the missing "
+              "runs in this process instead", file=sys.stderr)
+        local = {**kw, "executor": "local", "max_models": local_max_models}
+        return run_sweep(store.missing(missing), store, progress=progress, **local)
 
 
 def _versions() -> dict[str, str]:
