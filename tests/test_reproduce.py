@@ -133,9 +133,11 @@ def test_reproduce_executor_choice(argv, cores, n_missing, expect, monkeypatch, 
 
     monkeypatch.setattr(rp.os, "cpu_count", lambda: cores)
     args = build_parser().parse_args(["reproduce", *argv])
-    kw = rp._executor_kwargs(args, args.mode, n_missing)
+    kw, fallback = rp._executor_kwargs(args, args.mode, n_missing)
     assert (kw["executor"], kw["max_models"]) == expect
-    assert kw["auto"] == (expect[0] == "dask")
+    assert (fallback is not None) == (expect[0] == "dask")
+    if fallback is not None:  # the automatic cluster falls back to the options as parsed (this process)
+        assert fallback["executor"] == "local" and fallback["max_models"] == (8 if "--max-models" in argv else 16)
     assert kw["workers"] == 2
     assert ("LocalCluster" in capsys.readouterr().err) == (expect[0] == "dask")
 
@@ -156,8 +158,9 @@ def test_failed_local_cluster_falls_back_to_this_process(tmp_path, capsys):
         return "report"
 
     kw = {"executor": "dask", "max_models": 4, "workers": 2}
-    assert sweep_with_fallback(fake_sweep, cfgs, store, kw, auto=True, progress=False) == "report"
+    local = {"executor": "local", "max_models": 16, "workers": 2}
+    assert sweep_with_fallback(fake_sweep, cfgs, store, kw, local, progress=False) == "report"
     assert calls == [("dask", 4, 3), ("local", 16, 2)]
     assert "LocalCluster failed (OSError: cannot bind a port)" in capsys.readouterr().err
     with pytest.raises(OSError):
-        sweep_with_fallback(fake_sweep, cfgs, store, kw, auto=False, progress=False)
+        sweep_with_fallback(fake_sweep, cfgs, store, kw, None, progress=False)

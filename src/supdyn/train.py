@@ -96,7 +96,7 @@ def flush_denormals() -> Iterator[None]:
 def eval_steps(cfg: RunConfig) -> np.ndarray:
     """Steps at which a run is evaluated: 0 and round(t / lr) for log-spaced t in [1, t_max]."""
     lr, t_max, per = cfg.train.lr, cfg.train.t_max, cfg.train.eval_per_decade
-    n_steps = int(round(t_max / lr))
+    n_steps = run_steps(cfg)
     ts = [0.0]
     if t_max >= 1:
         n_pts = int(np.floor(per * np.log10(t_max) + 1e-9)) + 1

@@ -133,9 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if mode == "full" and missing and not args.yes and sys.stdin.isatty():
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
-    kw = _executor_kwargs(args, mode, len(missing))
-    report = sweep_with_fallback(run_sweep, missing, store, kw, auto=kw.pop("auto"),
-                                 progress=not args.no_progress, local_max_models=args.max_models or 16)
+    kw, fallback = _executor_kwargs(args, mode, len(missing))
+    report = sweep_with_fallback(run_sweep, missing, store, kw, fallback, progress=not args.no_progress)
     if report.failed:
         for rid, err in report.failed:
             print(f"run {rid[:12]} failed: {err}", file=sys.stderr)
@@ -208,40 +207,43 @@ AUTO_MAX_MODELS = 4
 """Runs per task on the automatic LocalCluster: small packs keep both workers busy to the end."""
 
 
-def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int) -> dict[str, Any]:
-    """run_sweep's executor options. Without --executor/--scheduler/--slurm, a quick or full
-    reproduction with at least 2 runs to compute on a machine with at least 2 cores uses a Dask
-    LocalCluster of ``--workers`` single-threaded processes (default 2; measured 1.5x faster than one
-    2-thread process for the quick grid), with at most ``AUTO_MAX_MODELS`` runs per task unless
-    --max-models is given; smoke mode and everything else stay in this process."""
+def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int
+                     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(run_sweep's executor options, the options to fall back to if they fail, or None).
+
+    Without --executor/--scheduler/--slurm, a quick or full reproduction with at least 2 runs to
+    compute on a machine with at least 2 cores uses a Dask LocalCluster of ``--workers``
+    single-threaded processes (default 2; measured 1.5x faster than one 2-thread process for the quick
+    grid), with at most ``AUTO_MAX_MODELS`` runs per task unless --max-models is given; the options as
+    parsed (this process) are then the fallback. Smoke mode and everything else stay as parsed."""
     from supdyn.sweep import executor_from_args
 
     kw = executor_from_args(args)
     explicit = args.executor is not None or args.scheduler or args.slurm
-    kw["auto"] = not explicit and mode != "smoke" and n_missing >= 2 and (os.cpu_count() or 1) >= 2
-    if kw["auto"]:
-        kw["executor"] = "dask"
-        if args.max_models is None:
-            kw["max_models"] = AUTO_MAX_MODELS
-        print(f"executor: Dask LocalCluster, {kw['workers']} single-threaded workers, at most "
-              f"{kw['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
-    return kw
+    if explicit or mode == "smoke" or n_missing < 2 or (os.cpu_count() or 1) < 2:
+        return kw, None
+    auto = {**kw, "executor": "dask"}
+    if args.max_models is None:
+        auto["max_models"] = AUTO_MAX_MODELS
+    print(f"executor: Dask LocalCluster, {auto['workers']} single-threaded workers, at most "
+          f"{auto['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
+    return auto, kw
 
 
-def sweep_with_fallback(run_sweep: Any, missing: list[Any], store: Store, kw: dict[str, Any], *, auto: bool,
-                        progress: bool, local_max_models: int = 16) -> Any:
+def sweep_with_fallback(run_sweep: Any, missing: list[Any], store: Store, kw: dict[str, Any],
+                        fallback: dict[str, Any] | None, *, progress: bool) -> Any:
     """``run_sweep(missing, store, **kw)``; if the automatic LocalCluster fails to run (run_sweep raises
     only for such infrastructure errors: failed runs are reported, not raised), warn and compute what
-    is still missing in this process. An explicitly requested executor is never replaced."""
+    is still missing with the ``fallback`` options. Without a fallback (an executor the user asked
+    for) the error propagates."""
     try:
         return run_sweep(missing, store, progress=progress, **kw)
     except Exception as exc:
-        if not auto:
+        if fallback is None:
             raise
         print(f"warning: the Dask LocalCluster failed ({type(exc).__name__}: {exc}); computing the missing "
               "runs in this process instead", file=sys.stderr)
-        local = {**kw, "executor": "local", "max_models": local_max_models}
-        return run_sweep(store.missing(missing), store, progress=progress, **local)
+        return run_sweep(store.missing(missing), store, progress=progress, **fallback)
 
 
 def _versions() -> dict[str, str]:

@@ -90,7 +90,8 @@ class Fig14(Experiment):
         details = (f"γ = slope of log K_opt on log C over the {fr.get('n_fit', 0)} grid values of C (of "
                    f"{len(fr.get('C', []))}, log-spaced) with an interior argmin; distinct interior argmin widths "
                    f"{kstar} (n_eff = {fr.get('n_eff', 0)}). Interval: {method}. C range(s) with an interior "
-                   f"argmin: {rng}. N = {n_of(result['curves'])}, widths {ks}, t_max per K {t_max}; {result['cost']}. "
+                   f"argmin: {rng}. N = {n_of(result['curves'])}, widths {ks}, t_max per K {t_max}; "
+                   f"{result['cost']}. "
                    f"Paper: {result['paper_gamma']:g}."
                    + (" Verdict capped at partly: no interval (fewer than 3 distinct argmin widths with 1 seed)."
                       if capped else "") + why)

@@ -228,8 +228,8 @@ class Fig7(Experiment):
             "(argmin next to a width whose curve ends before that C: the trade-off cannot be seen)",
             (f"NOT TESTED: {n_und} of {n_lv} levels undetermined (a neighbouring width's run is too short to "
              "reach that C). " if verdict == "not tested" and n_lv else "") +
-            f"N = {n_of(result['curves'])}, widths K = {ks}, seeds per width {seeds}, t_max per K {t_max}; seed-mean curves interpolated "
-            f"log–log in C (no extrapolation), no interval (a count). Per level: {per}.")]
+            f"N = {n_of(result['curves'])}, widths K = {ks}, seeds per width {seeds}, t_max per K {t_max}; "
+            f"seed-mean curves interpolated log–log in C (no extrapolation), no interval (a count). Per level: {per}.")]
 
 
 EXPERIMENT = Fig7()

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from supdyn.experiments.fig7 import n_of
 from supdyn.figures import figure, save
 from supdyn.figures.fig7 import arr, k_colors
 
@@ -64,6 +65,6 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     else:
         bx.text(0.5, 0.5, "no width in the analysed range", ha="center", va="center", transform=bx.transAxes)
     fig.suptitle(f"Width-limited loss (a = {pts[0]['a'] if pts else '?'}, b = {pts[0]['b'] if pts else '?'}, "
-                 f"N = {pts[0]['N'] if pts else '?'}; "
+                 f"N = {n_of(pts)}; "
                  f"{result['mode']} mode)", fontsize=10)
     return save(fig, out_dir, "fig13")

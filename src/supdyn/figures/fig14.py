@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from supdyn.experiments.fig7 import n_of
 from supdyn.figures import figure, save
 from supdyn.figures.fig7 import arr
 
@@ -51,8 +52,7 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_yscale("log", base=2)
     ax.set_xlabel(f"compute {result['cost']}  (t = lr × steps)")
     ax.set_ylabel("compute-optimal width K")
-    n = "/".join(str(v) for v in sorted({c["N"] for c in result["curves"]}))
-    ax.set_title(f"Optimal width against compute ({'N = ' + n + ', ' if n else ''}{result['mode']} mode)")
+    ax.set_title(f"Optimal width against compute (N = {n_of(result['curves'])}, {result['mode']} mode)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")
     return save(fig, out_dir, "fig14")
