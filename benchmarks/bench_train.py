@@ -7,9 +7,11 @@ Measures (see benchmarks/README.md for what each column means):
 * a naive reference per shape: one model, ``nn.Parameter``s, autograd, dense x (batch × N) from
   ``SparseBatch.dense()``, ``torch.optim.SGD``, the same loss ½‖y* − y‖² summed over outputs and
   averaged over the batch;
-* supdyn's step as ``train()`` runs it (``supdyn.train.train_step``: sampling, loss, gradients,
-  update), for the superposition student (N = 1024, K ∈ {256, 512}) and the no-superposition
-  student (N = K = 1024), batch 1024, n_models ∈ {1, 4};
+* supdyn's step as ``train()`` runs it (``supdyn.train.train_step``: next batch of a ``BatchStream``,
+  loss, gradients, update), timed over ``draw_steps(batch)`` = 16 consecutive steps (one sampler
+  draw), for the superposition student (N = 1024, K ∈ {256, 512}) and the no-superposition student
+  (N = K = 1024), batch 1024, n_models ∈ {1, 4}; the time spent drawing batches inside those steps (``sampling``) and
+  the same draws timed alone right after the naive step (``alone``, cold caches);
 at two training states: ``init`` (t = 0) and ``mid`` (after training with the default settings to
 t = 300, or 100 with --quick). Reference and candidate steps are interleaved, every figure is the
 median over repetitions after warm-up.
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from supdyn.config import from_dict
-from supdyn.data import sample, stream_seed, torch_generator
+from supdyn.data import BatchStream, draw_steps, stream_seed, torch_generator
 from supdyn.model import Student, build_student
 from supdyn.train import flush_denormals, train_step
 
@@ -71,7 +73,7 @@ class Naive:
         self.variant = st.variant
         self.p = st.p[i:i + 1]  # (1, N) frequencies
         self.teacher = st.teacher[i]  # (N,)
-        self.gen = [torch_generator(seed, st.teacher.device)]
+        self.batches = BatchStream(self.p, BATCH, [torch_generator(seed, st.teacher.device)])
         if st.variant == "none":
             self.B = torch.nn.Parameter(st.matrix_B()[i].clone())  # (N, N)
             params = [self.B]
@@ -83,7 +85,7 @@ class Naive:
         self.opt = torch.optim.SGD(params, lr=lr)
 
     def step(self) -> None:
-        x = sample(self.p, BATCH, self.gen).dense()[0]  # (batch, N)
+        x = next(self.batches).dense()[0]  # (batch, N)
         ystar = x * self.teacher
         with torch.enable_grad():
             if self.variant == "none":
@@ -96,15 +98,33 @@ class Naive:
         self.opt.step()
 
 
+class TimedStream:
+    """A batch iterator that adds the time spent in each ``next`` to :attr:`seconds` (sampling inside the step)."""
+
+    def __init__(self, inner: BatchStream, device: torch.device) -> None:
+        self.inner, self.device, self.seconds = inner, device, 0.0
+
+    def __iter__(self) -> "TimedStream":
+        return self
+
+    def __next__(self):
+        sync(self.device)
+        t0 = time.perf_counter()
+        x = next(self.inner)
+        sync(self.device)
+        self.seconds += time.perf_counter() - t0
+        return x
+
+
 def student(variant: str, k: int, n_models: int, device: torch.device, t_mid: int) -> Student:
     """Default-settings student of ``n_models`` seeds, trained (lr 1) for ``t_mid`` steps."""
     cfgs = [from_dict({"n_features": N, "d_hidden": k, "variant": variant, "seed": s})
             for s in range(n_models)]
     st = build_student(cfgs, device=device)
-    gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in cfgs]
+    batches = BatchStream(st.p, BATCH, [torch_generator(stream_seed(c.seed, "train"), device) for c in cfgs])
     lr = torch.ones(n_models, device=device)
     for _ in range(t_mid):
-        train_step(st, gens, BATCH, lr)
+        train_step(st, batches, lr)
     return st
 
 
@@ -114,22 +134,33 @@ def bench(variant: str, k: int, n_models: int, state: str, args: argparse.Namesp
     st = student(variant, k, n_models, device, t_mid)
     naive = Naive(st, 0, 1.0, seed=12345)
     gens = [torch_generator(1000 + s, device) for s in range(n_models)]
+    batches = TimedStream(BatchStream(st.p, BATCH, gens), device)
+    alone = BatchStream(st.p, BATCH, [torch_generator(2000 + s, device) for s in range(n_models)])
     lr = torch.ones(n_models, device=device)
+    d = draw_steps(BATCH)  # one timing = d consecutive steps (one sampler draw), per step
+
+    def steps(fn) -> None:
+        for _ in range(d):
+            fn()
+
     for _ in range(args.warmup):
         naive.step()
-        train_step(st, gens, BATCH, lr)
-    t_naive, t_step, t_sample, rate = [], [], [], []
+        steps(lambda: train_step(st, batches, lr))
+    t_naive, t_step, t_in, t_sample, rate = [], [], [], [], []
     for _ in range(args.reps):  # interleaved: matmul rate, reference, candidate, sampling alone
         rate.append(mm.rate())
         t_naive.append(timed(naive.step, device))
-        t_step.append(timed(lambda: train_step(st, gens, BATCH, lr), device))
-        t_sample.append(timed(lambda: sample(st.p, BATCH, gens), device))
+        batches.seconds = 0.0
+        t_step.append(timed(lambda: steps(lambda: train_step(st, batches, lr)), device) / d)
+        t_in.append(batches.seconds / d)
+        t_sample.append(timed(lambda: steps(lambda: next(alone)), device) / d)
     step, ref, smp = (float(np.median(t)) for t in (t_step, t_naive, t_sample))
+    in_step = float(np.median(np.array(t_in) / np.array(t_step)))
     t_step_a = np.array(t_step)
     roofline = n_models * 4 * BATCH * N * k / (np.array(rate) * 1e9)  # dense-output flops at the mm rate
     return {"step_ms": 1e3 * step, "samples_s": n_models * BATCH / step, "naive_ms": 1e3 * ref,
             "ratio": float(np.median(np.array(t_naive) * n_models / t_step_a)),
-            "roofline": float(np.median(roofline / t_step_a)), "sampling": smp / step,
+            "roofline": float(np.median(roofline / t_step_a)), "sampling": in_step, "alone": smp / step,
             "gflops": float(np.median(rate)),
             "iqr": float(np.subtract(*np.percentile(t_step, [75, 25])) / step)}
 
@@ -168,19 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"supdyn step benchmark: device {device} ({name}), torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
     print(f"batch {BATCH}, N {N}, default settings (a = 1.1, b = 0, lr = 1, init scale 1e-3), float32; "
-          f"medians of {args.reps} interleaved repetitions after {args.warmup} warm-up steps")
+          f"medians of {args.reps} interleaved repetitions after {args.warmup} warm-up blocks; one timing = "
+          f"{draw_steps(BATCH)} consecutive steps (one sampler draw), per step")
     print(f"states: init = t 0; mid = after {args.t_mid} SGD steps (t = {args.t_mid}) with the default settings")
     with flush_denormals():
         mm = Matmul(device)
         head = (f"{'state':5} {'variant':7} {'K':>5} {'models':>6} {'step ms':>8} {'samples/s':>10} "
-                f"{'naive ms':>9} {'x naive':>8} {'roofline':>8} {'sampling':>8} {'iqr':>5} {'GFLOP/s':>8}")
+                f"{'naive ms':>9} {'x naive':>8} {'roofline':>8} {'sampling':>8} {'alone':>6} {'iqr':>5} {'GFLOP/s':>8}")
         print(head)
         print("-" * len(head))
         for state in args.states.split(","):
             for variant, k, nm in SHAPES:
                 r = bench(variant, k, nm, state, args, device, mm)
                 print(f"{state:5} {variant:7} {k:5d} {nm:6d} {r['step_ms']:8.2f} {r['samples_s']:10.0f} "
-                      f"{r['naive_ms']:9.2f} {r['ratio']:8.2f} {r['roofline']:8.2f} {r['sampling']:8.1%} "
+                      f"{r['naive_ms']:9.2f} {r['ratio']:8.2f} {r['roofline']:8.2f} {r['sampling']:8.1%} {r['alone']:6.1%} "
                       f"{r['iqr']:5.0%} {r['gflops']:8.1f}", flush=True)
         if args.tts:
             print(f"time to solution (K 256, a 1.1, b 0, t 1e4, lr 1, batch 1024, eval 2^14): "
@@ -189,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     print("columns: samples/s = n_models x batch / step; x naive = naive autograd step time x n_models / "
           "step time; roofline = (n_models x 4 batch N K flops at the matmul rate) / step time (> 1: faster "
-          "than the dense-output roofline; N = K = 1024 for none); sampling = sampling time / step time; "
+          "than the dense-output roofline; N = K = 1024 for none); sampling = time spent drawing batches inside the timed steps / step time; alone = the same draws timed by themselves right after the reference step (cold caches) / step time; "
           "iqr = interquartile range of the step times / median; GFLOP/s = float32 2048x2048 matmul rate "
           "(timed once per repetition, interleaved). Every column is a median over repetitions.")
     return 0

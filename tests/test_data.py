@@ -143,3 +143,61 @@ def test_streams_are_distinct_and_models_independent():
     m = second.model == 1
     torch.testing.assert_close(second.dense()[1], alone.dense()[0])
     assert m.any()
+
+
+@pytest.mark.parametrize("split", ["numpy", "torch"])
+def test_batch_stream_cuts_one_draw_into_steps(split, monkeypatch):
+    """BatchStream's batches are the samples k·b … (k+1)·b − 1 of one sample() call of D·b samples per
+    model (``SparseBatch.select`` as the oracle), draw after draw; a model's batches do not depend on the
+    models packed with it. Both the NumPy (CPU) and the torch (other devices) cut are checked."""
+    from supdyn import data
+
+    if split == "torch":
+        monkeypatch.setattr(data, "_split_numpy", data._split_torch)
+    p = torch.tensor(frequencies(DataConfig(n_features=48, a=0.7)))
+    P = torch.stack([p, p.flip(0), torch.full_like(p, 0.9)])  # 0.9: the sampler's complement path
+    d, b = 3, 40
+    stream = data.BatchStream(P, b, [torch_generator(s) for s in range(3)], steps_per_draw=d)
+    ref_gens = [torch_generator(s) for s in range(3)]
+    alone = data.BatchStream(P[1:2], b, [torch_generator(1)], steps_per_draw=d)
+    for _ in range(2):  # two draws
+        x = sample(P, d * b, ref_gens)
+        for k in range(d):
+            got, want = next(stream), x.select(k * b, (k + 1) * b)
+            assert (got.n_models, got.batch, got.n_features) == (3, b, 48)
+            for name in ("row", "col", "value"):
+                assert torch.equal(getattr(got, name), getattr(want, name))
+            torch.testing.assert_close(next(alone).dense()[0], got.dense()[1], rtol=0, atol=0)
+
+
+def test_batch_stream_statistics():
+    """Per-feature frequencies of the streamed batches (many draws of D = draw_steps(batch) steps) at 5
+    sigma, and no dependence between the batches of one draw: the per-batch activation counts of
+    consecutive steps are uncorrelated (|r| < 5/sqrt(n))."""
+    from supdyn.data import BatchStream, draw_steps
+
+    p = frequencies(DataConfig(n_features=64, a=1.1))
+    batch = 256
+    n_batches = 3 * draw_steps(batch)  # 64 steps per draw
+    stream = BatchStream(torch.tensor(p)[None], batch, [torch_generator(4)])
+    counts = np.zeros((n_batches, 64))
+    for i in range(n_batches):
+        x = next(stream)
+        assert x.batch == batch and int(x.row.max()) < batch
+        counts[i] = np.bincount(x.col.numpy(), minlength=64)
+    n = batch * n_batches
+    z = (counts.sum(0) - n * p) / np.sqrt(n * p * (1 - p))
+    assert np.abs(z).max() < 5.0
+    tot = counts.sum(1)
+    r = np.corrcoef(tot[:-1], tot[1:])[0, 1]
+    assert abs(r) < 5 / np.sqrt(n_batches)
+
+
+def test_draw_size_and_bad_steps_per_draw():
+    """16384 samples per model per sampler call: 16 steps at batch 1024, one step from batch 16384 up;
+    a bad ``steps_per_draw`` names the field and its range."""
+    from supdyn.data import BatchStream, draw_steps
+
+    assert [draw_steps(b) for b in (1, 1024, 1000, 16384, 10**6)] == [16384, 16, 16, 1, 1]
+    with pytest.raises(ValueError, match=r"steps_per_draw: got 0; allowed: 1 <= steps_per_draw <= 65535"):
+        BatchStream(torch.full((1, 4), 0.5, dtype=torch.float64), 8, [torch_generator(0)], steps_per_draw=0)

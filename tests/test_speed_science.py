@@ -17,7 +17,7 @@ import torch
 import supdyn.data as data
 import supdyn.model as model
 from supdyn.config import RunConfig, from_dict
-from supdyn.data import sample, stream_seed, torch_generator
+from supdyn.data import BatchStream, sample, stream_seed, torch_generator
 from supdyn.model import build_student, compact, loss_and_grads, run_embedding, sampled_loss
 from supdyn.train import train, train_step
 
@@ -120,11 +120,10 @@ def test_joint_numpy_sampler_is_the_per_model_torch_sampler(batch):
 def test_train_step_is_sgd_on_the_gradients(variant):
     st, _ = _student(variant, m=2)
     lr = torch.tensor([0.7, 0.0], dtype=torch.float64)  # the second model is frozen
-    gens = [torch_generator(11), torch_generator(12)]
-    x = sample(st.p, 48, [torch_generator(11), torch_generator(12)], torch.float64)
+    x = next(BatchStream(st.p, 48, [torch_generator(11), torch_generator(12)], torch.float64))
     before = {k: v.clone() for k, v in st.params.items()}
     loss, grads = loss_and_grads(st, x)
-    bl = train_step(st, gens, 48, lr)
+    bl = train_step(st, BatchStream(st.p, 48, [torch_generator(11), torch_generator(12)], torch.float64), lr)
     np.testing.assert_allclose(bl, loss.numpy(), rtol=1e-12)
     for k, g in grads.items():
         want = before[k] - lr.view(-1, *[1] * (g.dim() - 1)) * g
@@ -145,7 +144,7 @@ def _naive_curve(cfg: RunConfig, eval_t: np.ndarray) -> np.ndarray:
     B = torch.nn.Parameter(st.params["B"][0].clone())  # (K, K)
     bias = torch.nn.Parameter(torch.zeros(cfg.data.n_features))
     opt = torch.optim.SGD([B, bias], lr=cfg.train.lr)
-    gen = [torch_generator(stream_seed(cfg.seed, "train"))]
+    batches = BatchStream(st.p, cfg.train.batch, [torch_generator(stream_seed(cfg.seed, "train"))])
     xe = sample(st.p, cfg.train.eval_size, [torch_generator(stream_seed(cfg.seed, "eval"))], torch.float64)
     xe = xe.dense()[0]  # (eval_size, N)
     a = st.teacher[0]
@@ -158,7 +157,7 @@ def _naive_curve(cfg: RunConfig, eval_t: np.ndarray) -> np.ndarray:
                 out.append(float(0.5 * ((xe * a.double() - y) ** 2).sum(1).mean()))
         if step == steps[-1]:
             break
-        x = sample(st.p, cfg.train.batch, gen).dense()[0]  # (batch, N)
+        x = next(batches).dense()[0]  # (batch, N)
         y = torch.relu(x @ W.T @ B.T @ W + bias)
         loss = 0.5 * ((x * a - y) ** 2).sum(1).mean()
         opt.zero_grad(set_to_none=True)

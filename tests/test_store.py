@@ -9,7 +9,7 @@ import pytest
 
 import supdyn.store as store_mod
 from supdyn.config import from_dict
-from supdyn.store import CorruptRunError, Store, pack
+from supdyn.store import CorruptRunError, OtherSchemaError, Store, pack
 from supdyn.train import train
 
 
@@ -47,6 +47,32 @@ def test_ensure_computes_once(tmp_path, monkeypatch):
     again = st.ensure(cfgs, progress=False)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_runs_of_another_schema_are_kept_but_not_reused(tmp_path):
+    """A run written by a supdyn with another SCHEMA_VERSION (other random streams) has another
+    identity: the same config is computed afresh, the old directory stays in place (not moved to
+    _corrupt), is not listed, and loading it by id says why."""
+    import hashlib
+    import json
+    import shutil
+
+    from supdyn.config import SCHEMA_VERSION
+
+    st = Store(tmp_path)
+    cfg = _cfg()
+    (res,) = train([cfg], progress=False)
+    st.save(res)
+    old_id = hashlib.sha256(f"supdyn-schema-{SCHEMA_VERSION - 1}\n{cfg.canonical_json()}".encode()).hexdigest()
+    shutil.copytree(st.path(cfg.run_id), st.path(old_id))
+    doc = json.loads((st.path(old_id) / "config.json").read_text())
+    doc["schema_version"] = SCHEMA_VERSION - 1
+    (st.path(old_id) / "config.json").write_text(json.dumps(doc))
+    assert old_id != cfg.run_id and st.missing([cfg]) == []
+    assert list(st.table()["run_id"]) == [cfg.run_id]
+    with pytest.raises(OtherSchemaError, match=f"schema version {SCHEMA_VERSION - 1}"):
+        st.load(old_id)
+    assert st.path(old_id).is_dir() and not (tmp_path / "_corrupt").exists()
 
 
 def test_unknown_id(tmp_path):

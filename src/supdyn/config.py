@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version of everything a run's result depends on besides its config. 2: training batches are drawn
+several steps per sampler call (``supdyn.data.draw_steps``; a different training stream from 1)."""
 
 LAWS = ("power", "exponential", "algebraic", "user")
 NORMALIZATIONS = ("sum", "none")

@@ -14,7 +14,8 @@ permutation-invariant procedure, hence exactly uniform). Cost O(n_features + bat
 Every model draws from its own ``torch.Generator``, so a model's data do not depend on which other
 models it is trained with. On the CPU the duplicate bookkeeping runs in NumPy (small-array torch ops
 cost ~5 µs each); the random draws, their order and hence the samples are the same bit for bit as
-the torch version used on other devices.
+the torch version used on other devices. Training draws several steps' batches in one call
+(:class:`BatchStream`: 16 steps at batch 1024), which pays the ~30 small operations of a call once.
 """
 
 from __future__ import annotations
@@ -306,6 +307,86 @@ def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
     vals = [torch.rand((k,), generator=g, dtype=torch.float64, device=p.device) for k, g in zip(nnz, generators)]
     value = (vals[0] if len(vals) == 1 else torch.cat(vals)).to(dtype)
     return SparseBatch(row, col, value, n_models, batch, n_features)
+
+
+SAMPLES_PER_DRAW = 16384
+"""Training batches are drawn ⌊SAMPLES_PER_DRAW / batch⌋ steps at a time (at least one; 16 steps at
+batch 1024), see :class:`BatchStream`. Part of the definition of every training stream: changing it
+changes every training curve (and needs a new SCHEMA_VERSION)."""
+
+
+def draw_steps(batch: int) -> int:
+    """Steps whose batches :class:`BatchStream` draws in one sampler call: max(1, ⌊16384 / batch⌋)."""
+    return max(1, SAMPLES_PER_DRAW // batch)
+
+
+class BatchStream:
+    """The training batches of ``n_models`` models, ``batch`` samples each per step: an endless iterator
+    of :class:`SparseBatch`, the models' training data streams.
+
+    Batches are drawn D = ``steps_per_draw`` (default :func:`draw_steps` (batch)) steps at a time:
+    one :func:`sample` call of D·batch samples per model, whose samples k·batch … (k+1)·batch − 1 are
+    the batch of the k-th step (the samples of a draw are independent, so are these batches;
+    ``SparseBatch.select`` would cut the same). The sampler's per-call costs (the binomial draw, the
+    duplicate rounds, ~30 small operations) are paid once per D steps. Model m's batches depend only
+    on its generator and the batch size, not on the models packed with it.
+    """
+
+    def __init__(self, p: torch.Tensor, batch: int, generators: list[torch.Generator],
+                 dtype: torch.dtype = torch.float32, *, steps_per_draw: int | None = None) -> None:
+        d = draw_steps(batch) if steps_per_draw is None else steps_per_draw
+        if not 1 <= d <= 65535:
+            raise ValueError(f"steps_per_draw: got {d}; allowed: 1 <= steps_per_draw <= 65535")
+        self.p, self.batch, self.generators, self.dtype = p, batch, generators, dtype
+        self.steps_per_draw = d
+        self._ready: list[SparseBatch] = []  # drawn batches, the next one last
+
+    def __iter__(self) -> "BatchStream":
+        return self
+
+    def __next__(self) -> SparseBatch:
+        if not self._ready:
+            self._ready = self._draw()[::-1]
+        return self._ready.pop()
+
+    def _draw(self) -> list[SparseBatch]:
+        """The next D batches."""
+        x = sample(self.p, self.steps_per_draw * self.batch, self.generators, self.dtype)
+        split = _split_numpy if x.row.device.type == "cpu" else _split_torch
+        return split(x, self.steps_per_draw)
+
+
+def _split_numpy(x: SparseBatch, d: int) -> list[SparseBatch]:
+    """Cut a draw of d·b samples per model into d batches of b (samples k·b … (k+1)·b − 1 form
+    batch k), entries in (model, feature) order within each; NumPy on the CPU (radix-sorts the step)."""
+    b = x.batch // d
+    model, s = np.divmod(x.row.numpy(), x.batch)  # (nnz,) model, sample within the draw
+    step, s = np.divmod(s, b)  # (nnz,) batch index k, sample within batch k
+    order = np.argsort(step.astype(np.uint16), kind="stable")  # (model, feature) → (k, model, feature)
+    ends = np.cumsum(np.bincount(step, minlength=d)).tolist()
+    row = torch.from_numpy((model * b + s)[order])
+    col, value = (torch.from_numpy(t.numpy()[order]) for t in (x.col, x.value))
+    return _cut(row, col, value, ends, x.n_models, b, x.n_features)
+
+
+def _split_torch(x: SparseBatch, d: int) -> list[SparseBatch]:
+    """:func:`_split_numpy` in torch operations (any device)."""
+    b = x.batch // d
+    model = torch.div(x.row, x.batch, rounding_mode="floor")  # (nnz,)
+    step = torch.div(x.row - model * x.batch, b, rounding_mode="floor")  # (nnz,) batch index k
+    order = torch.argsort(step, stable=True)
+    ends = torch.cumsum(torch.bincount(step, minlength=d), 0).tolist()
+    row = x.row - (model * (d - 1) + step) * b  # m·d·b + k·b + s → m·b + s
+    return _cut(row[order], x.col[order], x.value[order], ends, x.n_models, b, x.n_features)
+
+
+def _cut(row: torch.Tensor, col: torch.Tensor, value: torch.Tensor, ends: list[int], n_models: int,
+         batch: int, n_features: int) -> list[SparseBatch]:
+    out, lo = [], 0
+    for hi in ends:
+        out.append(SparseBatch(row[lo:hi], col[lo:hi], value[lo:hi], n_models, batch, n_features))
+        lo = hi
+    return out
 
 
 def teacher_output(x: SparseBatch, teacher: torch.Tensor) -> torch.Tensor:

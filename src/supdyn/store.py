@@ -9,6 +9,10 @@ Layout of ``<root>``::
     _failed/<run_id>.json  runs that raised, with the error and the number of attempts
     _corrupt/              runs whose files failed their checksum, moved aside for inspection
 
+A directory whose config.json records another schema version (a run of an older supdyn, e.g. other
+random streams) is left alone: its id is not the id of any config under this schema, so it is never
+reused; ``table`` skips it and ``load`` raises :class:`OtherSchemaError`.
+
 A run is written in ``_tmp/`` and renamed into place in one ``os.rename``: a reader sees either no
 run or a complete one, a writer killed mid-write leaves only a temporary directory (cleaned later),
 and when two writers race the first rename wins and the second discards its copy.
@@ -40,6 +44,19 @@ STALE_TMP_SECONDS = 3600.0
 
 class CorruptRunError(KeyError):
     """A stored run whose files are missing, truncated or altered (it has been moved aside)."""
+
+
+class OtherSchemaError(KeyError):
+    """A stored run written under another ``SCHEMA_VERSION`` (e.g. other random streams): it is left in
+    place, never reused and not listed; its config can be run again."""
+
+
+def _schema_of(d: Path) -> Any:
+    """The schema version recorded in a run directory's config.json (None if unreadable)."""
+    try:
+        return json.loads((d / "config.json").read_text()).get("schema_version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def default_store_root() -> Path:
@@ -175,6 +192,10 @@ class Store:
         else:
             rid = self.resolve(run_id)
         d = self.path(rid)
+        schema = _schema_of(d)
+        if schema is not None and schema != SCHEMA_VERSION:
+            raise OtherSchemaError(f"run id: {rid} was stored under schema version {schema}, this supdyn "
+                                   f"writes {SCHEMA_VERSION} (other random streams); run its config again")
         try:
             meta = json.loads((d / "meta.json").read_text())
             cfg_doc = json.loads((d / "config.json").read_text())
@@ -321,7 +342,7 @@ class Store:
         for rid in self.run_ids():
             try:
                 run = self.load(rid)
-            except CorruptRunError:
+            except (CorruptRunError, OtherSchemaError):
                 continue
             row = run.summary()
             for sec, vals in run.config.to_dict().items():

@@ -1,6 +1,7 @@
 """Online SGD for many models at once.
 
-Each step draws a fresh batch per model (from the model's ``train`` stream), computes the batch loss
+Each step takes a fresh batch per model (from the model's ``train`` stream, a
+:class:`supdyn.data.BatchStream`: 16 steps' batches per sampler call at batch 1024), computes the loss
 L = (1/batch) Σ_s ½‖y*_s − y_s‖² and its hand-written gradient (``supdyn.model``), and updates
 θ ← θ − lr_m ∇θ L for every model m with its own learning rate. Time is t = lr × steps; a model
 stops after round(t_max / lr) steps. The loss is evaluated at t = 0 and at ``eval_per_decade``
@@ -13,7 +14,7 @@ it is then frozen (its curve is NaN afterwards) and the step and t are recorded;
 float32 denormals (tiny weights and gradients late in training) can make a CPU step ~20× slower;
 training runs with denormals flushed to zero (``torch.set_flush_denormal``), restored on exit.
 
-One step (:func:`train_step`) is: sample, :func:`supdyn.model.step_grads` (sparse-aware loss and
+One step (:func:`train_step`) is: next batch, :func:`supdyn.model.step_grads` (sparse-aware loss and
 gradients), divergence check (the step's one host sync of its own; the sampler and the compaction
 add a few small ones), update. Dense gradients update whole parameters; row gradients (none: rows
 of Bᵀ, learnable: rows of Eᵀ, one per active feature) update only those rows.
@@ -33,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
-from supdyn.data import SparseBatch, sample, stream_seed, torch_generator
+from supdyn.data import BatchStream, SparseBatch, sample, stream_seed, torch_generator
 from supdyn.model import Student, build_student, population_loss, sampled_loss, step_grads
 
 # fields that models trained together must share (the rest may differ per model)
@@ -121,15 +122,16 @@ def _sgd_update(st: Student, grads: dict[str, torch.Tensor],
         flat.index_add_(0, idx, val.mul_(lr_rows[:, None]), alpha=-1)
 
 
-def train_step(st: Student, gens: list[torch.Generator], batch: int,
+def train_step(st: Student, batches: Iterator[SparseBatch],
                lr: torch.Tensor | Callable[[np.ndarray], torch.Tensor]) -> np.ndarray:
-    """One online SGD step of every model: fresh batch, loss, gradients, update θ ← θ − lr_m ∇θ L.
+    """One online SGD step of every model: the next batch of ``batches`` (e.g. a
+    :class:`supdyn.data.BatchStream`), loss, gradients, update θ ← θ − lr_m ∇θ L.
 
     ``lr`` is (n_models,) or a function of the batch loss (host numpy, (n_models,)) returning it
     (used by :func:`train` to freeze diverged models before the update). Non-finite gradient entries
     are zeroed. Returns the batch loss (its copy to the host is the step's one sync of its own).
     """
-    x = sample(st.p, batch, gens, st.teacher.dtype)
+    x = next(batches)
     batch_loss, grads, rows = step_grads(st, x)
     bl = batch_loss.cpu().numpy()
     lr_now = lr(bl) if callable(lr) else lr
@@ -166,6 +168,7 @@ def _train(configs: list[RunConfig], device: torch.device, progress: bool,
     dtype = torch.float64 if c0.train.dtype == "float64" else torch.float32
     st = build_student(configs, device=device, dtype=dtype)
     train_gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in configs]
+    batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
     exact = c0.eval_exact
     eval_set: SparseBatch | None = None
     if not exact:
@@ -231,7 +234,7 @@ def _train(configs: list[RunConfig], device: torch.device, progress: bool,
         active &= step < n_steps
         if not active.any():
             break
-        train_step(st, train_gens, c0.train.batch, freeze)
+        train_step(st, batches, freeze)
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - start
