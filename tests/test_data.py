@@ -104,7 +104,7 @@ def test_sampler_dense_features(batch):
     """Features active in most samples (p_1 = 1 of unnormalized i^-a) take the complement path: p = 1
     fills every sample, pairs stay distinct and frequencies hold at 5 sigma (the torch sampler's bitwise
     agreement with this one: tests/test_speed_science.py)."""
-    from supdyn import data
+    from supdyn.data import sampler as data
 
     p = torch.tensor([1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0], dtype=torch.float64)
     counts, n = torch.zeros(7), 0
@@ -150,7 +150,7 @@ def test_batch_stream_cuts_one_draw_into_steps(split, monkeypatch):
     """BatchStream's batches are the samples k·b … (k+1)·b − 1 of one sample() call of D·b samples per
     model (``SparseBatch.select`` as the oracle), draw after draw; a model's batches do not depend on the
     models packed with it. Both the NumPy (CPU) and the torch (other devices) cut are checked."""
-    from supdyn import data
+    from supdyn.data import sampler as data
 
     if split == "torch":
         monkeypatch.setattr(data, "_split_numpy", data._split_torch)

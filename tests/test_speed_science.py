@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-import supdyn.data as data
+import supdyn.data.sampler as data
 import supdyn.model as model
 from supdyn.config import RunConfig, from_dict
-from supdyn.data import BatchStream, sample, stream_seed, torch_generator
+from supdyn.data import BatchStream, frequencies, sample, stream_seed, torch_generator
 from supdyn.model import build_student, compact, loss_and_grads, run_embedding, sampled_loss
 from supdyn.train import train, train_step
 
@@ -89,7 +89,7 @@ DENSE_P = (1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0)  # features past data.DENSE_FIL
                                                ("dense", 1024, 40)])
 def test_numpy_sampler_is_the_torch_sampler_bit_for_bit(a, batch, n_seeds):
     p = (torch.tensor(DENSE_P, dtype=torch.float64) if a == "dense"
-         else torch.tensor(data.frequencies(from_dict({"a": a}).data)))
+         else torch.tensor(frequencies(from_dict({"a": a}).data)))
     for seed in range(n_seeds):
         g1, g2 = torch_generator(seed), torch_generator(seed)
         pos1, col1 = data._active_set_numpy(p, batch, g1)
@@ -102,7 +102,7 @@ def test_numpy_sampler_is_the_torch_sampler_bit_for_bit(a, batch, n_seeds):
 def test_joint_numpy_sampler_is_the_per_model_torch_sampler(batch):
     """sample() on the CPU (one duplicate search for all models) equals, model by model, the torch
     active set followed by that model's float64 values; models differ in p, including dense features."""
-    p = torch.stack([torch.tensor(data.frequencies(from_dict({"a": a}).data))[:len(DENSE_P)] for a in (0.3, 1.1)]
+    p = torch.stack([torch.tensor(frequencies(from_dict({"a": a}).data))[:len(DENSE_P)] for a in (0.3, 1.1)]
                     + [torch.tensor(DENSE_P, dtype=torch.float64), torch.zeros(len(DENSE_P), dtype=torch.float64)])
     for seed in range(10):
         seeds = [10 * seed + m for m in range(p.shape[0])]
@@ -203,3 +203,19 @@ def test_train_matches_naive_autograd_trainer_at_the_same_lr():
     (r,) = train([cfg], progress=False)
     keep = r.t >= 1
     np.testing.assert_allclose(r.loss[keep], _naive_curve(cfg, r.t[keep]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_device_generic_paths_train_the_same_curve(variant, monkeypatch):
+    """The torch code paths used on GPUs (the torch sampler and cut into steps, ``torch.nonzero``)
+    forced on CPU tensors train the same curves as the NumPy paths, bit for bit: the same draws and
+    the same indices, so the same arithmetic. (No GPU is needed to check their logic.)"""
+    cfgs = [from_dict({"n_features": 64, "d_hidden": 64 if variant in ("none", "linear") else 16,
+                       "variant": variant, "t_max": 40.0, "batch": 128, "eval_size": 512, "seed": s,
+                       **({"normalize": "none"} if s else {})}) for s in range(2)]  # s = 1: p_1 = 1, dense path
+    cpu = train(cfgs, progress=False)
+    monkeypatch.setattr(data, "_on_cpu", lambda t: False)
+    monkeypatch.setattr(model, "_on_cpu", lambda t: False)
+    generic = train(cfgs, progress=False)
+    for a, b in zip(cpu, generic):
+        np.testing.assert_array_equal(a.loss, b.loss)

@@ -1,11 +1,4 @@
-"""Sparse features, teacher and the batched sampler.
-
-Features (paper Sec. 2.1, eq. 1): x_i = u_i v_i with u_i ~ Bernoulli(p_i) and v_i ~ U(0, 1), so
-    E[x_i] = p_i / 2,   E[x_i²] = p_i / 3,   E[x_i x_j] = p_i p_j / 4  (i ≠ j).
-Teacher (eq. 2): y* = A x with A = diag(a_i), a_i = i^-b.
-
-Dimension names used everywhere: ``n_models`` (independent models trained together), ``batch``,
-``n_features`` (N) and ``d_hidden`` (K).
+"""The batched sampler of sparse features, the training batch stream and the named random streams.
 
 The sampler draws, for each model, the active set of a (batch × n_features) Bernoulli grid without
 touching every cell: per feature the number of active samples is Binomial(batch, p_i), and the
@@ -20,118 +13,11 @@ the torch version used on other devices. Training draws several steps' batches i
 
 from __future__ import annotations
 
-import math
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from supdyn.config import ConfigError, DataConfig, RunConfig
-
-
-def frequencies(cfg: DataConfig) -> np.ndarray:
-    """Feature frequencies p_i, i = 1..N, float64, shape (n_features,).
-
-    power:       p_i ∝ i^-a
-    exponential: p_i ∝ exp(-kappa i^a)
-    algebraic:   p_i ∝ (N + 1 - i)^a
-    user:        cfg.p as given (never renormalized)
-    With ``normalize = 'sum'`` the law is scaled so that Σ p_i = density (E); with ``'none'`` the
-    unnormalized law is used (p_1 = 1 for the power law). Raises ConfigError if any p_i ∉ [0, 1].
-    """
-    n = cfg.n_features
-    i = np.arange(1, n + 1, dtype=np.float64)
-    if cfg.law == "user":
-        p = np.asarray(cfg.p, dtype=np.float64)
-        scaled = False
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow → inf: reported below, no warning
-            if cfg.law == "power":
-                p = i ** (-cfg.a)
-            elif cfg.law == "exponential":
-                logp = -cfg.kappa * i**cfg.a
-                p = np.exp(logp - logp.max()) if cfg.normalize == "sum" else np.exp(logp)
-            else:  # algebraic
-                p = (n + 1.0 - i) ** cfg.a
-        scaled = cfg.normalize == "sum"
-        if scaled:
-            total = p.sum()
-            if not np.isfinite(total) or total <= 0:
-                raise ConfigError(f"a: the {cfg.law} law with a={cfg.a:g} cannot be normalized "
-                                  f"(sum of p_i = {total:g}); allowed: a law with a finite positive sum")
-            p = p * (cfg.density / total)
-    bad = np.flatnonzero(~np.isfinite(p) | (p < 0) | (p > 1))
-    if bad.size:
-        j = int(bad[0])
-        where = "normalized " if scaled else ""
-        field = "p" if cfg.law == "user" else ("density" if scaled else "a")
-        raise ConfigError(f"{field}: {where}p_{j + 1} = {p[j]:.6g} exceeds 1 by {p[j] - 1:.3g} "
-                          f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]"
-                          if np.isfinite(p[j]) and p[j] > 1 else
-                          f"{field}: p_{j + 1} = {float(p[j])!r}; allowed: every p_i finite and in [0, 1]")
-    return p
-
-
-def teacher_diagonal(cfg: DataConfig) -> np.ndarray:
-    """Teacher diagonal a_i = A_ii, float64, shape (n_features,): i^-b or the user's diagonal."""
-    if cfg.teacher == "user":
-        return np.asarray(cfg.teacher_diag, dtype=np.float64)
-    i = np.arange(1, cfg.n_features + 1, dtype=np.float64)
-    return i ** (-cfg.b)
-
-
-def moments(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact input moments: (mean μ_i = p_i/2, diagonal second moment E[x_i²] = p_i/3).
-
-    The full second moment is Σ = diag(p/3 − p²/4) + μ μᵀ.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    return p / 2.0, p / 3.0
-
-
-def second_moment(p: np.ndarray) -> np.ndarray:
-    """Full second moment Σ = E[x xᵀ] = diag(p/3 − p²/4) + μμᵀ, shape (n_features, n_features)."""
-    mu, d = moments(p)
-    sigma = np.outer(mu, mu)
-    sigma[np.diag_indices_from(sigma)] = d
-    return sigma
-
-
-def max_eigenvalue(p: np.ndarray) -> float:
-    """λ_max of Σ = diag(p/3 − p²/4) + μμᵀ (μ = p/2) in O(N): no N × N matrix is formed.
-
-    λ_max is the largest root of the secular equation 1 = Σ_i μ_i² / (λ − d_i), d = p/3 − p²/4,
-    which lies in [max d, max d + ‖μ‖²]; found by bisection to float64 precision.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    mu, d = p / 2.0, p / 3.0 - p * p / 4.0
-    mu2 = mu * mu
-    lo = float(d.max())
-    hi = lo + float(mu2.sum())
-    if hi <= lo:
-        return lo
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        with np.errstate(divide="ignore"):
-            f = float(np.sum(mu2 / (mid - d)))
-        lo, hi = (mid, hi) if f > 1.0 else (lo, mid)
-    return hi
-
-
-def stable_lr_bound(cfg: RunConfig) -> float:
-    """Learning rate below which (online) SGD of ``cfg`` is expected to be stable: 2 / h_max.
-
-    h_max is the largest curvature of the loss in B: λ_max(Σ) of the input second moment
-    Σ = diag(p/3 − p²/4) + μμᵀ without superposition, times λ_max(WWᵀ) ≈ (1 + √(N/K))²
-    (→ N/K for N ≫ K: the Marchenko–Pastur edge of a random unit-column W) with it.
-    An estimate: ReLU students tolerate somewhat more, large-noise small batches somewhat less.
-    """
-    lam = max_eigenvalue(frequencies(cfg.data))
-    if cfg.variant != "none":
-        lam *= (1.0 + math.sqrt(cfg.data.n_features / cfg.model.d_hidden)) ** 2
-    return 2.0 / lam if lam > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -181,6 +67,11 @@ DENSE_FILL = 0.75
 """A feature active in more than this fraction of a batch's samples has its *inactive* samples drawn
 instead (then complemented): rejection sampling of distinct positions is a coupon-collector loop that
 gets slow as the fill approaches 1 (p_1 = 1 with unnormalized p_i = i^-a)."""
+
+
+def _on_cpu(t: torch.Tensor) -> bool:
+    """Whether the NumPy paths apply (CPU tensors); the torch paths serve every other device."""
+    return t.device.type == "cpu"
 
 
 def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -296,7 +187,7 @@ def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
     the values v ~ U(0, 1) in float64, rounded to ``dtype``.
     """
     n_models, n_features = p.shape
-    if p.device.type == "cpu":
+    if _on_cpu(p):
         row_np, col_np, nnz = _active_sets_numpy(p, batch, generators)
         row, col = torch.from_numpy(row_np), torch.from_numpy(col_np)
     else:
@@ -352,7 +243,7 @@ class BatchStream:
     def _draw(self) -> list[SparseBatch]:
         """The next D batches."""
         x = sample(self.p, self.steps_per_draw * self.batch, self.generators, self.dtype)
-        split = _split_numpy if x.row.device.type == "cpu" else _split_torch
+        split = _split_numpy if _on_cpu(x.row) else _split_torch
         return split(x, self.steps_per_draw)
 
 
@@ -414,7 +305,5 @@ def stream_seed(seed: int, stream: str) -> int:
     """
     if stream not in STREAMS:
         raise ValueError(f"stream: got {stream!r}; allowed: one of {', '.join(STREAMS)}")
-    import hashlib
-
     digest = hashlib.sha256(f"supdyn:{int(seed)}:{stream}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
