@@ -101,7 +101,7 @@ def test_sampler_entries_unique_and_dense_form():
 
 @pytest.mark.parametrize("batch", [64, 1024])
 def test_sampler_dense_features(batch):
-    """Features active in most samples (p_1 = 1 of unnormalized i^-a) take the complement path: p = 1
+    """Features active in most samples (p_1 = 1 of unnormalized i^-a) are drawn as Bernoulli rows: p = 1
     fills every sample, pairs stay distinct and frequencies hold at 5 sigma (the torch sampler's bitwise
     agreement with this one: tests/test_speed_science.py)."""
     from supdyn.data import sampler as data

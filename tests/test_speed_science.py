@@ -82,7 +82,7 @@ def test_sampled_loss_equals_dense_formula(variant):
     torch.testing.assert_close(loss, ref.sum(dim=(1, 2)) / 1000, rtol=1e-10, atol=1e-14)
 
 
-DENSE_P = (1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0)  # features past data.DENSE_FILL take the complement path
+DENSE_P = (1.0, 0.97, 0.8, 0.76, 0.5, 0.05, 0.0)  # p > data.ROW_P: Bernoulli rows; the rest: counts
 
 
 @pytest.mark.parametrize("a, batch, n_seeds", [(1.1, 1024, 3), (0.3, 64, 3), (2.5, 4096, 3), ("dense", 64, 40),

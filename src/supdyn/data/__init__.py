@@ -14,9 +14,9 @@ and the named random streams of a run.
 
 from supdyn.data.laws import (frequencies, max_eigenvalue, moments, second_moment, stable_lr_bound,
                               teacher_diagonal)
-from supdyn.data.sampler import (DENSE_FILL, SAMPLES_PER_DRAW, STREAMS, BatchStream, SparseBatch, draw_steps,
+from supdyn.data.sampler import (ROW_P, SAMPLES_PER_DRAW, STREAMS, BatchStream, SparseBatch, draw_steps,
                                  sample, stream_seed, teacher_output, torch_generator)
 
 __all__ = ["frequencies", "max_eigenvalue", "moments", "second_moment", "stable_lr_bound", "teacher_diagonal",
-           "DENSE_FILL", "SAMPLES_PER_DRAW", "STREAMS", "BatchStream", "SparseBatch", "draw_steps", "sample",
+           "ROW_P", "SAMPLES_PER_DRAW", "STREAMS", "BatchStream", "SparseBatch", "draw_steps", "sample",
            "stream_seed", "teacher_output", "torch_generator"]

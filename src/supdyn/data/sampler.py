@@ -3,7 +3,8 @@
 The sampler draws, for each model, the active set of a (batch × n_features) Bernoulli grid without
 touching every cell: per feature the number of active samples is Binomial(batch, p_i), and the
 active samples are a uniform subset of that size (drawn with replacement, duplicates redrawn — a
-permutation-invariant procedure, hence exactly uniform). Cost O(n_features + batch·E) per model.
+permutation-invariant procedure, hence exactly uniform); the few features with p_i > ROW_P = 1/16
+are drawn as Bernoulli rows instead. Cost O(n_features + batch·E) per model.
 Every model draws from its own ``torch.Generator``, so a model's data do not depend on which other
 models it is trained with. On the CPU the duplicate bookkeeping runs in NumPy (small-array torch ops
 cost ~5 µs each); the random draws, their order and hence the samples are the same bit for bit as
@@ -63,10 +64,10 @@ class SparseBatch:
                            self.n_features)
 
 
-DENSE_FILL = 0.75
-"""A feature active in more than this fraction of a batch's samples has its *inactive* samples drawn
-instead (then complemented): rejection sampling of distinct positions is a coupon-collector loop that
-gets slow as the fill approaches 1 (p_1 = 1 with unnormalized p_i = i^-a)."""
+ROW_P = 1.0 / 16
+"""Features with p_j > ROW_P are drawn as a Bernoulli row (batch uniforms compared with p_j) instead of
+a binomial count and distinct positions: rejection of repeated positions gets slow as a feature's fill
+grows (a coupon-collector loop as p_j → 1), and the few frequent features hold most of the repeats."""
 
 
 def _on_cpu(t: torch.Tensor) -> bool:
@@ -76,13 +77,22 @@ def _on_cpu(t: torch.Tensor) -> bool:
 
 def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Active (sample, feature) pairs of a batch × N Bernoulli(p_j) grid for one model, in torch ops
-    (any device; used off the CPU): per feature a Binomial(batch, p_j) count, then that many distinct
-    uniform positions (duplicates redrawn). Returns (pos (nnz,), col (nnz,)), int64, sorted by feature."""
+    (any device; used off the CPU): per feature with p_j ≤ ROW_P a Binomial(batch, p_j) count, then
+    that many distinct uniform positions (repeats redrawn); per feature with p_j > ROW_P a row of batch
+    uniforms u, active where u < p_j. Returns (pos (nnz,), col (nnz,)), int64, sorted by feature.
+
+    Draws, in this order: the binomial counts (p_j set to 0 for row features), the row uniforms (float64,
+    (n_rows, batch)), the positions, the redraws round by round."""
     n = p.numel()
-    counts = torch.binomial(torch.full_like(p, float(batch)), p, generator=gen).long()  # (n_features,)
-    dense = counts > DENSE_FILL * batch
-    drawn = torch.where(dense, batch - counts, counts)  # dense features: draw their inactive samples
-    col = torch.repeat_interleave(torch.arange(n, device=p.device), drawn)
+    big = p > ROW_P  # (n_features,) row features
+    counts = torch.binomial(torch.full_like(p, float(batch)), torch.where(big, 0.0, p), generator=gen).long()
+    rows = None
+    if bool(big.any()):
+        jb = torch.nonzero(big).squeeze(1)  # (n_rows,)
+        u = torch.rand((jb.numel(), batch), generator=gen, dtype=torch.float64, device=p.device)
+        r, s = torch.nonzero(u < p[jb][:, None], as_tuple=True)  # sorted by (row, sample)
+        rows = (jb[r], s)
+    col = torch.repeat_interleave(torch.arange(n, device=p.device), counts)
     pos = torch.randint(batch, col.shape, generator=gen, device=p.device)
     while True:  # redraw duplicate (feature, sample) pairs until the subset of each feature is distinct
         key = col * batch + pos
@@ -94,17 +104,9 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
         if n_dup == 0:
             break
         pos[dup] = torch.randint(batch, (n_dup,), generator=gen, device=p.device)
-    if not bool(dense.any()):
+    if rows is None:
         return pos, col
-    # dense features: the active samples are the complement of the drawn ones, in increasing order
-    keep = torch.repeat_interleave(dense, drawn)  # (nnz_drawn,) drawn entry belongs to a dense feature
-    dense_cols = torch.nonzero(dense).squeeze(1)  # (n_dense,)
-    slot = torch.cumsum(dense.long(), 0) - 1  # feature → row of `free` (for dense features)
-    free = torch.ones(dense_cols.numel(), batch, dtype=torch.bool, device=p.device)  # (n_dense, batch)
-    free[slot[col[keep]], pos[keep]] = False
-    r, dpos = torch.nonzero(free, as_tuple=True)  # sorted by (feature, sample)
-    dcol = dense_cols[r]
-    col, pos = torch.cat([col[~keep], dcol]), torch.cat([pos[~keep], dpos])
+    col, pos = torch.cat([col, rows[0]]), torch.cat([pos, rows[1]])
     order = torch.argsort(col, stable=True)
     return pos[order], col[order]
 
@@ -120,14 +122,21 @@ def _active_sets_numpy(p: torch.Tensor, batch: int, generators: list[torch.Gener
     once per round for all models (one sort instead of one per model; fewer op overheads).
     """
     n_models, n = p.shape
-    drawn, dense, pos, nnz = [], [], [], []
+    drawn, pos, nnz, row_col, row_pos = [], [], [], [], []
     for m, gen in enumerate(generators):
-        counts = torch.binomial(torch.full_like(p[m], float(batch)), p[m], generator=gen).long().numpy()
-        d = counts > DENSE_FILL * batch
-        k = np.where(d, batch - counts, counts)  # dense features: draw their inactive samples
+        big = p[m] > ROW_P  # (n_features,) row features
+        k = torch.binomial(torch.full_like(p[m], float(batch)), torch.where(big, 0.0, p[m]),
+                           generator=gen).long().numpy()
+        n_row = 0
+        if bool(big.any()):
+            jb = torch.nonzero(big).squeeze(1)  # (n_rows,)
+            u = torch.rand((jb.numel(), batch), generator=gen, dtype=torch.float64)
+            r, s = np.nonzero((u < p[m][jb][:, None]).numpy())  # sorted by (row, sample)
+            row_col.append(m * n + jb.numpy()[r])
+            row_pos.append(s)
+            n_row = r.size
         drawn.append(k)
-        dense.append(d)
-        nnz.append(int(counts.sum()))
+        nnz.append(int(k.sum()) + n_row)
         pos.append(torch.randint(batch, (int(k.sum()),), generator=gen).numpy())
     one = n_models == 1
     drawn_all = drawn[0] if one else np.concatenate(drawn)  # (n_models * n,)
@@ -153,17 +162,8 @@ def _active_sets_numpy(p: torch.Tensor, batch: int, generators: list[torch.Gener
         redrawn[:] = False
         redrawn[fcol[where]] = True
         idx = np.flatnonzero(redrawn[fcol])
-    dense_all = dense[0] if one else np.concatenate(dense)  # (n_models * n,)
-    if dense_all.any():  # dense features: the active samples are the complement of the drawn ones
-        keep = np.repeat(dense_all, drawn_all)  # (nnz_drawn,) drawn entry belongs to a dense feature
-        cols, poss = [fcol[~keep]], [pos_all[~keep]]
-        for j in np.flatnonzero(dense_all):
-            free = np.ones(batch, dtype=bool)
-            free[pos_all[keep & (fcol == j)]] = False
-            act = np.flatnonzero(free)
-            cols.append(np.full(act.size, j, dtype=np.int64))
-            poss.append(act.astype(np.int64))
-        fcol, pos_all = np.concatenate(cols), np.concatenate(poss)
+    if row_col:  # the row features' entries, merged in by feature
+        fcol, pos_all = np.concatenate([fcol, *row_col]), np.concatenate([pos_all, *row_pos])
         order = np.argsort(fcol, kind="stable")
         fcol, pos_all = fcol[order], pos_all[order]
     if one:
