@@ -237,7 +237,12 @@ def test_below_the_bound_is_stable_far_above_diverges(kw):
     below = [cfg.replace(lr=0.9 * bound, t_max=0.9 * bound * 60, seed=s) for s in range(2)]
     above = [cfg.replace(lr=10 * bound, t_max=10 * bound * 60, seed=s) for s in range(2)]
     assert not any(r.diverged for r in train(below, progress=False))
-    assert all(r.diverged for r in train(above, progress=False))
+    for r in train(above, progress=False):
+        # far above the bound SGD does not learn: it diverges, or (a ReLU student) its first huge step
+        # switches every unit off and the loss stays at its initial value (seen for 1 of 8 seeds with
+        # the learnable student at 10x; all 8 diverge at 30x)
+        dead = cfg.variant in ("fixed", "learnable") and np.nanmin(r.loss[1:]) >= 0.99 * r.loss[0]
+        assert r.diverged or dead
 
 
 def test_train_reports_divergence_with_a_quantitative_hint(tmp_path, capsys):
