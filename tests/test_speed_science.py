@@ -213,9 +213,9 @@ def test_device_generic_paths_train_the_same_curve(variant, monkeypatch):
     cfgs = [from_dict({"n_features": 64, "d_hidden": 64 if variant in ("none", "linear") else 16,
                        "variant": variant, "t_max": 40.0, "batch": 128, "eval_size": 512, "seed": s,
                        **({"normalize": "none"} if s else {})}) for s in range(2)]  # s = 1: p_1 = 1, dense path
+    monkeypatch.setattr(model, "SPARSE_ERROR_DENSITY", 1.1)  # always the sparse backward (torch.nonzero)
     cpu = train(cfgs, progress=False)
-    monkeypatch.setattr(data, "_on_cpu", lambda t: False)
-    monkeypatch.setattr(model, "_on_cpu", lambda t: False)
+    monkeypatch.setattr(data, "numpy_path", lambda t: False)  # the one switch of data and model
     generic = train(cfgs, progress=False)
     for a, b in zip(cpu, generic):
         np.testing.assert_array_equal(a.loss, b.loss)

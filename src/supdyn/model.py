@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from supdyn.config import RunConfig
-from supdyn.data import SparseBatch, frequencies, moments, stream_seed, teacher_diagonal, torch_generator
+from supdyn.data import SparseBatch, frequencies, moments, sampler, stream_seed, teacher_diagonal, torch_generator
 
 # at most this fraction of non-zero output errors: G Dᵀ is a CSR product instead of a matmul
 SPARSE_ERROR_DENSITY = 0.12
@@ -278,14 +278,9 @@ def _relu_error(st: Student, cx: Compact, pre: torch.Tensor) -> torch.Tensor:
     return sq + missed
 
 
-def _on_cpu(t: torch.Tensor) -> bool:
-    """Whether the NumPy path applies (CPU tensors); the torch path serves every other device."""
-    return t.device.type == "cpu"
-
-
 def _flatnonzero(mask: torch.Tensor) -> torch.Tensor:
     """Indices of the True entries of a 1-D bool mask, ascending (NumPy's is ~2.5× faster on CPU)."""
-    if _on_cpu(mask):
+    if sampler.numpy_path(mask):
         return torch.from_numpy(np.flatnonzero(mask.numpy()))
     return torch.nonzero(mask).squeeze(1)
 

@@ -51,14 +51,6 @@ class OtherSchemaError(KeyError):
     place, never reused and not listed; its config can be run again."""
 
 
-def _schema_of(d: Path) -> Any:
-    """The schema version recorded in a run directory's config.json (None if unreadable)."""
-    try:
-        return json.loads((d / "config.json").read_text()).get("schema_version")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def default_store_root() -> Path:
     """``$SUPDYN_STORE`` if set, else ``./runs``."""
     return Path(os.environ.get("SUPDYN_STORE", "runs"))
@@ -192,13 +184,13 @@ class Store:
         else:
             rid = self.resolve(run_id)
         d = self.path(rid)
-        schema = _schema_of(d)
-        if schema is not None and schema != SCHEMA_VERSION:
-            raise OtherSchemaError(f"run id: {rid} was stored under schema version {schema}, this supdyn "
-                                   f"writes {SCHEMA_VERSION} (other random streams); run its config again")
         try:
-            meta = json.loads((d / "meta.json").read_text())
             cfg_doc = json.loads((d / "config.json").read_text())
+            schema = cfg_doc.get("schema_version")
+            if schema is not None and schema != SCHEMA_VERSION:
+                raise OtherSchemaError(f"run id: {rid} was stored under schema version {schema}, this supdyn "
+                                       f"writes {SCHEMA_VERSION} (other random streams); run its config again")
+            meta = json.loads((d / "meta.json").read_text())
             if _sha256(d / "arrays.npz") != meta["arrays_sha256"]:
                 raise ValueError("arrays.npz checksum mismatch")
             with np.load(d / "arrays.npz", allow_pickle=False) as npz:
@@ -206,6 +198,8 @@ class Store:
             cfg = from_dict(cfg_doc["config"])
             if cfg.run_id != rid:
                 raise ValueError("config does not hash to its run id")
+        except OtherSchemaError:
+            raise  # left in place, not quarantined
         except FileNotFoundError:
             if not d.exists():
                 raise KeyError(f"run id: {rid} not in store {self.root}") from None

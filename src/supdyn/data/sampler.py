@@ -70,9 +70,25 @@ a binomial count and distinct positions: rejection of repeated positions gets sl
 grows (a coupon-collector loop as p_j → 1), and the few frequent features hold most of the repeats."""
 
 
-def _on_cpu(t: torch.Tensor) -> bool:
-    """Whether the NumPy paths apply (CPU tensors); the torch paths serve every other device."""
+def numpy_path(t: torch.Tensor) -> bool:
+    """Whether the NumPy code paths apply to ``t`` (CPU tensors: NumPy's small-array operations are
+    cheaper than torch's); the torch paths serve every other device. The one switch for supdyn.data and
+    supdyn.model."""
     return t.device.type == "cpu"
+
+
+def _counts_and_rows(p: torch.Tensor, batch: int, gen: torch.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The first draws of one model's batch (p: (n_features,)): Binomial(batch, p_j) counts, 0 for the
+    row features (p_j > ROW_P), then the row features' uniforms. Returns (counts (n_features,) int64,
+    row features jb (n_rows,) or None, hit (n_rows, batch) bool = u < p_jb or None)."""
+    big = p > ROW_P  # (n_features,) row features
+    counts = torch.binomial(torch.full_like(p, float(batch)), torch.where(big, 0.0, p), generator=gen).long()
+    if not bool(big.any()):
+        return counts, None, None
+    jb = torch.nonzero(big).squeeze(1)  # (n_rows,)
+    u = torch.rand((jb.numel(), batch), generator=gen, dtype=torch.float64, device=p.device)
+    return counts, jb, u < p[jb][:, None]
 
 
 def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,14 +100,7 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
     Draws, in this order: the binomial counts (p_j set to 0 for row features), the row uniforms (float64,
     (n_rows, batch)), the positions, the redraws round by round."""
     n = p.numel()
-    big = p > ROW_P  # (n_features,) row features
-    counts = torch.binomial(torch.full_like(p, float(batch)), torch.where(big, 0.0, p), generator=gen).long()
-    rows = None
-    if bool(big.any()):
-        jb = torch.nonzero(big).squeeze(1)  # (n_rows,)
-        u = torch.rand((jb.numel(), batch), generator=gen, dtype=torch.float64, device=p.device)
-        r, s = torch.nonzero(u < p[jb][:, None], as_tuple=True)  # sorted by (row, sample)
-        rows = (jb[r], s)
+    counts, jb, hit = _counts_and_rows(p, batch, gen)
     col = torch.repeat_interleave(torch.arange(n, device=p.device), counts)
     pos = torch.randint(batch, col.shape, generator=gen, device=p.device)
     while True:  # redraw duplicate (feature, sample) pairs until the subset of each feature is distinct
@@ -104,9 +113,10 @@ def _active_set_torch(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
         if n_dup == 0:
             break
         pos[dup] = torch.randint(batch, (n_dup,), generator=gen, device=p.device)
-    if rows is None:
+    if hit is None:
         return pos, col
-    col, pos = torch.cat([col, rows[0]]), torch.cat([pos, rows[1]])
+    r, s = torch.nonzero(hit, as_tuple=True)  # sorted by (row, sample)
+    col, pos = torch.cat([col, jb[r]]), torch.cat([pos, s])
     order = torch.argsort(col, stable=True)
     return pos[order], col[order]
 
@@ -124,20 +134,17 @@ def _active_sets_numpy(p: torch.Tensor, batch: int, generators: list[torch.Gener
     n_models, n = p.shape
     drawn, pos, nnz, row_col, row_pos = [], [], [], [], []
     for m, gen in enumerate(generators):
-        big = p[m] > ROW_P  # (n_features,) row features
-        k = torch.binomial(torch.full_like(p[m], float(batch)), torch.where(big, 0.0, p[m]),
-                           generator=gen).long().numpy()
-        n_row = 0
-        if bool(big.any()):
-            jb = torch.nonzero(big).squeeze(1)  # (n_rows,)
-            u = torch.rand((jb.numel(), batch), generator=gen, dtype=torch.float64)
-            r, s = np.nonzero((u < p[m][jb][:, None]).numpy())  # sorted by (row, sample)
+        counts, jb, hit = _counts_and_rows(p[m], batch, gen)
+        k = counts.numpy()
+        n_drawn, n_row = int(k.sum()), 0
+        if hit is not None:
+            r, s = np.nonzero(hit.numpy())  # sorted by (row, sample)
             row_col.append(m * n + jb.numpy()[r])
             row_pos.append(s)
             n_row = r.size
         drawn.append(k)
-        nnz.append(int(k.sum()) + n_row)
-        pos.append(torch.randint(batch, (int(k.sum()),), generator=gen).numpy())
+        nnz.append(n_drawn + n_row)
+        pos.append(torch.randint(batch, (n_drawn,), generator=gen).numpy())
     one = n_models == 1
     drawn_all = drawn[0] if one else np.concatenate(drawn)  # (n_models * n,)
     fcol = np.repeat(np.arange(n_models * n, dtype=np.int64), drawn_all)  # (nnz,) m·n + j, sorted
@@ -187,7 +194,7 @@ def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
     the values v ~ U(0, 1) in float64, rounded to ``dtype``.
     """
     n_models, n_features = p.shape
-    if _on_cpu(p):
+    if numpy_path(p):
         row_np, col_np, nnz = _active_sets_numpy(p, batch, generators)
         row, col = torch.from_numpy(row_np), torch.from_numpy(col_np)
     else:
@@ -243,7 +250,7 @@ class BatchStream:
     def _draw(self) -> list[SparseBatch]:
         """The next D batches."""
         x = sample(self.p, self.steps_per_draw * self.batch, self.generators, self.dtype)
-        split = _split_numpy if _on_cpu(x.row) else _split_torch
+        split = _split_numpy if numpy_path(x.row) else _split_torch
         return split(x, self.steps_per_draw)
 
 
