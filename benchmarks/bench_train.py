@@ -1,6 +1,6 @@
 """Throughput of supdyn's training step against a naive autograd reference, in one process.
 
-    .venv/bin/python benchmarks/bench_train.py [--device cuda] [--quick] [--threads T] [--tts]
+    .venv/bin/python benchmarks/bench_train.py [--device cuda] [--quick] [--threads T] [--tts] [--models 1,4]
 
 Measures (see benchmarks/README.md for what each column means):
 * the float32 matmul rate of the machine (2048×2048 ``torch.mm``), timed once per repetition;
@@ -10,7 +10,7 @@ Measures (see benchmarks/README.md for what each column means):
 * supdyn's step as ``train()`` runs it (``supdyn.train.train_step``: next batch of a ``BatchStream``,
   loss, gradients, update), timed over ``draw_steps(batch)`` = 16 consecutive steps (one sampler
   draw), for the superposition student (N = 1024, K ∈ {256, 512}) and the no-superposition student
-  (N = K = 1024), batch 1024, n_models ∈ {1, 4}; the time spent drawing batches inside those steps (``sampling``) and
+  (N = K = 1024), batch 1024, n_models ∈ {1, 4} (``--models``); the time spent drawing batches inside those steps (``sampling``) and
   the same draws timed alone right after the naive step (``alone``, cold caches);
 at two training states: ``init`` (t = 0) and ``mid`` (after training with the default settings to
 t = 300, or 100 with --quick). Reference and candidate steps are interleaved, every figure is the
@@ -34,8 +34,7 @@ from supdyn.train import flush_denormals, train_step
 
 BATCH = 1024
 N = 1024
-SHAPES = [("fixed", 256, 1), ("fixed", 256, 4), ("fixed", 512, 1), ("fixed", 512, 4),
-          ("none", 1024, 1), ("none", 1024, 4)]
+SHAPES = [("fixed", 256), ("fixed", 512), ("none", 1024)]  # (variant, K); each with every n_models
 
 
 def sync(device: torch.device) -> None:
@@ -183,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, help="timed repetitions per shape (default 15, quick 5)")
     ap.add_argument("--states", default="init,mid", help="comma list of init, mid (default both)")
     ap.add_argument("--tts", action="store_true", help="also time K=256 a=1.1 b=0 to t=1e4")
+    ap.add_argument("--models", default="1,4", help="comma list of n_models (default 1,4; e.g. 1,4,16 on a GPU)")
     args = ap.parse_args(argv)
+    try:
+        models = [int(m) for m in args.models.split(",")]
+        assert models and min(models) >= 1
+    except (ValueError, AssertionError):
+        ap.error(f"--models: got {args.models!r}; allowed: a comma list of integers >= 1")
     args.reps = args.reps or (5 if args.quick else 15)
     args.warmup = 2 if args.quick else 3
     args.t_mid = 100 if args.quick else 300
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(head)
         print("-" * len(head))
         for state in args.states.split(","):
-            for variant, k, nm in SHAPES:
+            for variant, k, nm in [(v, k, m) for v, k in SHAPES for m in models]:
                 r = bench(variant, k, nm, state, args, device, mm)
                 print(f"{state:5} {variant:7} {k:5d} {nm:6d} {r['step_ms']:8.2f} {r['samples_s']:10.0f} "
                       f"{r['naive_ms']:9.2f} {r['ratio']:8.2f} {r['roofline']:8.2f} {r['sampling']:8.1%} {r['alone']:6.1%} "

@@ -45,3 +45,29 @@ def test_train_human_output_and_runs_table(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("run_id,")
     assert main(["runs", "--store", str(tmp_path / "empty")]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def test_python_dash_m_supdyn_is_the_command(tmp_path, capsys):
+    """`python -m supdyn` (the package on PYTHONPATH only, e.g. on a GPU machine) trains and stores a
+    run exactly as `supdyn train` in this process does."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    args = ["train", *TINY, "--store", str(tmp_path / "a"), "--json"]
+    proc = subprocess.run([sys.executable, "-m", "supdyn", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    capsys.readouterr()
+    assert main(["train", *TINY, "--store", str(tmp_path / "b"), "--json"]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert here["run_id"] == out["run_id"] and here["loss"] == out["loss"]  # same CPU: bit for bit
+    bad = subprocess.run([sys.executable, "-m", "supdyn", "train", "--K", "0"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert bad.returncode == 2 and "d_hidden" in bad.stderr
+    assert Store(tmp_path / "a").load(out["run_id"]).config == Store(tmp_path / "b").load(out["run_id"]).config
+    assert bad.stdout == ""

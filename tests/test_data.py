@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -57,17 +59,19 @@ def test_second_moment():
     np.testing.assert_allclose(mu, p / 2)
 
 
-def _draw(p, batch, seed, n_batches=4):
-    gen = torch_generator(seed)
-    pt = torch.tensor(p)[None]
-    return [sample(pt, batch, [gen]) for _ in range(n_batches)]
+def _draw(p, batch, seed, n_batches=4, device="cpu"):
+    """Batches drawn on ``device``, returned on the CPU."""
+    gen = torch_generator(seed, device)
+    pt = torch.tensor(p, device=device)[None]
+    xs = [sample(pt, batch, [gen]) for _ in range(n_batches)]
+    return [dataclasses.replace(x, row=x.row.cpu(), col=x.col.cpu(), value=x.value.cpu()) for x in xs]
 
 
-def test_sampler_statistics():
+def test_sampler_statistics(device):
     """Activation density, per-feature frequencies and U(0,1) values, at 5 sigma."""
     p = frequencies(DataConfig(n_features=256, a=1.1))
     batch, nb = 8192, 4
-    xs = _draw(p, batch, seed=1, n_batches=nb)
+    xs = _draw(p, batch, seed=1, n_batches=nb, device=device)
     n = batch * nb
     counts = np.zeros(256)
     active = []
@@ -88,9 +92,9 @@ def test_sampler_statistics():
     assert ((v > 0) & (v < 1)).all()
 
 
-def test_sampler_entries_unique_and_dense_form():
+def test_sampler_entries_unique_and_dense_form(device):
     p = np.full(16, 0.9)
-    (x,) = _draw(p, 64, seed=2, n_batches=1)
+    (x,) = _draw(p, 64, seed=2, n_batches=1, device=device)
     key = x.row * 16 + x.col
     assert key.unique().numel() == key.numel()
     d = x.dense()
@@ -170,7 +174,7 @@ def test_batch_stream_cuts_one_draw_into_steps(split, monkeypatch):
             torch.testing.assert_close(next(alone).dense()[0], got.dense()[1], rtol=0, atol=0)
 
 
-def test_batch_stream_statistics():
+def test_batch_stream_statistics(device):
     """Per-feature frequencies of the streamed batches (many draws of D = draw_steps(batch) steps) at 5
     sigma, and no dependence between the batches of one draw: the per-batch activation counts of
     consecutive steps are uncorrelated (|r| < 5/sqrt(n))."""
@@ -179,12 +183,12 @@ def test_batch_stream_statistics():
     p = frequencies(DataConfig(n_features=64, a=1.1))
     batch = 256
     n_batches = 3 * draw_steps(batch)  # 64 steps per draw
-    stream = BatchStream(torch.tensor(p)[None], batch, [torch_generator(4)])
+    stream = BatchStream(torch.tensor(p, device=device)[None], batch, [torch_generator(4, device)])
     counts = np.zeros((n_batches, 64))
     for i in range(n_batches):
         x = next(stream)
-        assert x.batch == batch and int(x.row.max()) < batch
-        counts[i] = np.bincount(x.col.numpy(), minlength=64)
+        assert x.batch == batch and int(x.row.max()) < batch and x.row.device.type == device
+        counts[i] = np.bincount(x.col.cpu().numpy(), minlength=64)
     n = batch * n_batches
     z = (counts.sum(0) - n * p) / np.sqrt(n * p * (1 - p))
     assert np.abs(z).max() < 5.0

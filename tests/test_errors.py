@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import supdyn.store as store_mod
-import supdyn.sweep as sweep_mod
+import supdyn.sweep.tasks as sweep_mod
 from supdyn.cli import main
 from supdyn.config import ConfigError, DataConfig, from_dict
 from supdyn.data import frequencies, max_eigenvalue, second_moment, stable_lr_bound

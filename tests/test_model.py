@@ -8,11 +8,11 @@ from supdyn.data import sample, second_moment, torch_generator
 from supdyn.model import build_student, embedding, loss_and_grads, population_loss, sampled_loss
 
 
-def _student(variant, n=24, k=8, m=2, init=0.3, dtype=torch.float64):
+def _student(variant, n=24, k=8, m=2, init=0.3, dtype=torch.float64, device="cpu"):
     cfgs = [from_dict({"n_features": n, "d_hidden": n if variant == "none" else k, "variant": variant,
                        "init_scale": init, "a": 0.6, "b": 0.3, "seed": s}) for s in range(m)]
-    st = build_student(cfgs, dtype=dtype)
-    gens = [torch_generator(100 + s) for s in range(m)]
+    st = build_student(cfgs, dtype=dtype, device=device)
+    gens = [torch_generator(100 + s, device) for s in range(m)]
     x = sample(st.p, 32, gens, dtype)
     return st, x
 
@@ -33,11 +33,11 @@ def _reference_loss(variant, params, fixed, teacher, xd):
 
 @pytest.mark.parametrize("variant", ["none", "linear", "fixed", "learnable"])
 @pytest.mark.parametrize("sparse_threshold", [0.0, 1.1])
-def test_gradients_equal_autograd(variant, sparse_threshold, monkeypatch):
+def test_gradients_equal_autograd(variant, sparse_threshold, device, monkeypatch):
     monkeypatch.setattr(model, "SPARSE_ERROR_DENSITY", sparse_threshold)
-    st, x = _student(variant)
+    st, x = _student(variant, device=device)
     if "bias" in st.params:
-        st.params["bias"].normal_(0.0, 0.3, generator=torch_generator(5))  # mix of on/off units
+        st.params["bias"].normal_(0.0, 0.3, generator=torch_generator(5, device))  # mix of on/off units
     loss, grads = loss_and_grads(st, x)
     params = {k: v.clone().requires_grad_(True) for k, v in st.params.items()}
     ref = _reference_loss(variant, params, st.fixed, st.teacher, x.dense())

@@ -44,7 +44,7 @@ def test_smoke_reproduction_writes_every_figure_and_claim(smoke):
 
 def test_second_run_is_cached(smoke, monkeypatch):
     import supdyn.store as store_mod
-    import supdyn.sweep as sweep_mod
+    import supdyn.sweep.tasks as sweep_mod
 
     def boom(*a, **k):
         raise AssertionError("a stored run was recomputed")

@@ -35,12 +35,12 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def max_log_dev(n_features: int) -> list[float]:
+def max_log_dev(n_features: int, device: str = "cpu") -> list[float]:
     base = dict(n_features=n_features, d_hidden=n_features, lr=2.0, batch=1024, t_max=1e4, init_scale=0.0)
     cfgs = [from_dict({**base, "a": a, "b": b}) for a, b in POINTS]
     assert all(c.variant == "none" and c.eval_exact for c in cfgs)
     out = []
-    for r in train(cfgs, progress=False):
+    for r in train(cfgs, device=device, progress=False):
         theory = ExactTheory.from_config(r.config.data).loss(r.t)
         m = (r.t >= TRACK[0]) & (r.t <= TRACK[1])
         assert m.sum() >= 25 and not r.diverged
@@ -48,8 +48,8 @@ def max_log_dev(n_features: int) -> list[float]:
     return out
 
 
-def test_sgd_tracks_exact_theory_n256():
-    devs = max_log_dev(256)
+def test_sgd_tracks_exact_theory_n256(device):
+    devs = max_log_dev(256, device)
     assert max(devs) <= 0.05, devs
 
 
@@ -59,10 +59,10 @@ def test_sgd_tracks_exact_theory_n1024():
     assert max(devs) <= 0.05, devs
 
 
-def test_linear_superposition_theory_equals_sgd():
+def test_linear_superposition_theory_equals_sgd(device):
     cfg = from_dict(dict(n_features=256, d_hidden=64, variant="linear", lr=0.5, batch=1024, t_max=1e3,
                          init_scale=0.0, a=1.5, b=0.0))
-    (r,) = train([cfg], progress=False)
+    (r,) = train([cfg], device=device, progress=False)
     theory = LinearSuperpositionTheory(run_embedding(cfg).numpy(), frequencies(cfg.data),
                                        teacher_diagonal(cfg.data)).loss(r.t)
     assert r.t[-1] == 1e3 and np.all(np.isfinite(r.loss))

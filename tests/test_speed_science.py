@@ -24,13 +24,13 @@ from supdyn.train import train, train_step
 VARIANTS = ["none", "linear", "fixed", "learnable"]
 
 
-def _student(variant, n=40, k=8, m=3, batch=48, a=1.1):
+def _student(variant, n=40, k=8, m=3, batch=48, a=1.1, device="cpu"):
     cfgs = [from_dict({"n_features": n, "d_hidden": n if variant == "none" else k, "variant": variant,
                        "init_scale": 0.3, "a": a + 0.2 * s, "b": 0.3, "seed": s}) for s in range(m)]
-    st = build_student(cfgs, dtype=torch.float64)
+    st = build_student(cfgs, dtype=torch.float64, device=device)
     if "bias" in st.params:  # a mix of units on and off, including for empty samples (ReLU(b) > 0)
-        st.params["bias"].normal_(0.0, 0.3, generator=torch_generator(5))
-    x = sample(st.p, batch, [torch_generator(100 + s) for s in range(m)], torch.float64)
+        st.params["bias"].normal_(0.0, 0.3, generator=torch_generator(5, device))
+    x = sample(st.p, batch, [torch_generator(100 + s, device) for s in range(m)], torch.float64)
     return st, x
 
 
@@ -52,10 +52,10 @@ def _dense_loss(st, params, xd):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("forward", ["gather", "dense"])
 @pytest.mark.parametrize("backward", ["sparse", "dense"])
-def test_every_path_equals_autograd(variant, forward, backward, monkeypatch):
+def test_every_path_equals_autograd(variant, forward, backward, device, monkeypatch):
     monkeypatch.setattr(model, "GATHER_FORWARD_RATIO", np.inf if forward == "gather" else 0.0)
     monkeypatch.setattr(model, "SPARSE_ERROR_DENSITY", 1.1 if backward == "sparse" else -1.0)
-    st, x = _student(variant)
+    st, x = _student(variant, device=device)
     cx = compact(x, st.teacher)
     assert cx.n_rest > 0 and cx.U < x.n_features  # empty samples and inactive features exist
     loss, grads = loss_and_grads(st, x)
@@ -133,19 +133,20 @@ def test_train_step_is_sgd_on_the_gradients(variant):
 # --- slow: the science of the fast path against a naive reference -------------------------------
 
 
-def _naive_curve(cfg: RunConfig, eval_t: np.ndarray) -> np.ndarray:
+def _naive_curve(cfg: RunConfig, eval_t: np.ndarray, device: str = "cpu") -> np.ndarray:
     """Loss curve of a textbook trainer: dense x, autograd, ``torch.optim.SGD``, float32.
 
-    Same W, same initial B, the run's data and evaluation streams; evaluated in float64 with the
-    dense formula on the run's held-out set at the times ``eval_t``.
+    Same W, same initial B, the run's data and evaluation streams (on ``device``, as ``train`` draws
+    them there); evaluated in float64 with the dense formula on the run's held-out set at ``eval_t``.
     """
-    st = build_student([cfg])
-    W = run_embedding(cfg).float()  # (K, N)
+    st = build_student([cfg], device=device)
+    W = run_embedding(cfg).float().to(device)  # (K, N)
     B = torch.nn.Parameter(st.params["B"][0].clone())  # (K, K)
-    bias = torch.nn.Parameter(torch.zeros(cfg.data.n_features))
+    bias = torch.nn.Parameter(torch.zeros(cfg.data.n_features, device=device))
     opt = torch.optim.SGD([B, bias], lr=cfg.train.lr)
-    batches = BatchStream(st.p, cfg.train.batch, [torch_generator(stream_seed(cfg.seed, "train"))])
-    xe = sample(st.p, cfg.train.eval_size, [torch_generator(stream_seed(cfg.seed, "eval"))], torch.float64)
+    batches = BatchStream(st.p, cfg.train.batch, [torch_generator(stream_seed(cfg.seed, "train"), device)])
+    xe = sample(st.p, cfg.train.eval_size, [torch_generator(stream_seed(cfg.seed, "eval"), device)],
+                torch.float64)
     xe = xe.dense()[0]  # (eval_size, N)
     a = st.teacher[0]
     steps = np.round(eval_t / cfg.train.lr).astype(int)
@@ -185,24 +186,25 @@ def _local_alpha(t, loss):  # pragma: no cover - fallback
 
 
 @pytest.mark.slow
-def test_fast_path_keeps_the_fitted_exponent():
+def test_fast_path_keeps_the_fitted_exponent(device):
     fast_cfg = from_dict({"d_hidden": 256, "a": 1.1, "b": 0.0, "t_max": 1e4})  # defaults: lr 1, batch 1024
-    (fast,) = train([fast_cfg], progress=False)
+    (fast,) = train([fast_cfg], device=device, progress=False)
     slow_cfg = fast_cfg.replace(lr=0.25)
     t = fast.t[fast.t >= 1e3]
-    slow_loss = _naive_curve(slow_cfg, t)
+    slow_loss = _naive_curve(slow_cfg, t, device)
     a_fast, a_slow = _alpha(fast.t, fast.loss), _alpha(t, slow_loss)
-    print(f"alpha on [1e3, 1e4]: optimized step lr 1: {a_fast:.4f}; naive autograd lr 0.25: {a_slow:.4f}")
+    print(f"alpha on [1e3, 1e4] ({device}): optimized step lr 1: {a_fast:.4f}; "
+          f"naive autograd lr 0.25: {a_slow:.4f}")
     assert abs(a_fast - a_slow) < 0.03
 
 
-def test_train_matches_naive_autograd_trainer_at_the_same_lr():
+def test_train_matches_naive_autograd_trainer_at_the_same_lr(device):
     """The whole pipeline (sampler streams, compact step, update, evaluation) against the textbook
     trainer: same W, init, data and evaluation set, so the curves agree to float32 rounding."""
     cfg = from_dict({"n_features": 256, "d_hidden": 64, "t_max": 30.0, "eval_size": 4096})
-    (r,) = train([cfg], progress=False)
+    (r,) = train([cfg], device=device, progress=False)
     keep = r.t >= 1
-    np.testing.assert_allclose(r.loss[keep], _naive_curve(cfg, r.t[keep]), rtol=1e-5)
+    np.testing.assert_allclose(r.loss[keep], _naive_curve(cfg, r.t[keep], device), rtol=1e-5)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

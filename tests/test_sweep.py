@@ -14,6 +14,8 @@ import pytest
 import torch
 
 import supdyn.sweep as sweep_mod
+import supdyn.sweep.cluster as cluster_mod
+import supdyn.sweep.tasks as tasks_mod
 from supdyn.cli import main
 from supdyn.config import from_dict
 from supdyn.store import Store
@@ -110,7 +112,7 @@ def test_slurm_sweep_scales_adaptively(tmp_path, monkeypatch):
         cluster.adapt = lambda **kw: made.update(adapt=kw, opts=opts, device=device)
         return cluster
 
-    monkeypatch.setattr(sweep_mod, "build_slurm_cluster", fake_build)
+    monkeypatch.setattr(cluster_mod, "build_slurm_cluster", fake_build)
     cfgs = [_cfg(seed=s) for s in range(3)]
     report = run_sweep(cfgs, tmp_path, slurm={"queue": "short", "max_jobs": 3}, progress=False)
     assert made["adapt"] == {"minimum_jobs": 0, "maximum_jobs": 3}  # slurm implies the dask executor
@@ -171,7 +173,7 @@ def test_killed_worker_loses_nothing(tmp_path, cluster):
 
 
 def test_failing_run_is_retried_alone_then_recorded(tmp_path, monkeypatch):
-    real_train = sweep_mod.train
+    real_train = tasks_mod.train
     calls = []
 
     def flaky(configs, **kw):
@@ -180,7 +182,7 @@ def test_failing_run_is_retried_alone_then_recorded(tmp_path, monkeypatch):
             raise FloatingPointError("injected failure for seed 13")
         return real_train(configs, **kw)
 
-    monkeypatch.setattr(sweep_mod, "train", flaky)
+    monkeypatch.setattr(tasks_mod, "train", flaky)
     cfgs = [_cfg(seed=s) for s in (1, 2, 13, 4)]
     store = Store(tmp_path)
     report = run_sweep(cfgs, store, max_models=4, retries=2, progress=False)
@@ -237,7 +239,7 @@ def test_cli_exit_1_lists_failed_runs(tmp_path, capsys, monkeypatch):
     def boom(configs, **kw):
         raise RuntimeError("no luck")
 
-    monkeypatch.setattr(sweep_mod, "train", boom)
+    monkeypatch.setattr(tasks_mod, "train", boom)
     spec = _spec(tmp_path, [0])
     assert main(["sweep", spec, "--store", str(tmp_path / "s"), "--retries", "0", "--no-progress"]) == 1
     err = capsys.readouterr().err

@@ -24,13 +24,13 @@ def test_eval_schedule():
 
 
 @pytest.mark.parametrize("variant", ["fixed", "none", "learnable"])
-def test_batched_equals_alone(variant):
+def test_batched_equals_alone(variant, device):
     kw = {"variant": variant, "d_hidden": 64 if variant == "none" else 16}
     cfgs = [_cfg(a=1.1, seed=0, **kw), _cfg(a=1.5, b=0.25, seed=1, **kw),
             _cfg(a=0.8, seed=2, lr=0.5, **kw), _cfg(a=1.2, seed=3, t_max=10.0, **kw)]
-    together = train(cfgs, progress=False)
+    together = train(cfgs, device=device, progress=False)
     for c, r in zip(cfgs, together):
-        (alone,) = train([c], progress=False)
+        (alone,) = train([c], device=device, progress=False)
         np.testing.assert_allclose(r.loss, alone.loss, rtol=1e-5)
         np.testing.assert_array_equal(r.t, alone.t)
 
@@ -53,14 +53,14 @@ def test_loss_decreases_and_time_is_lr_times_steps():
     assert r.loss[-1] < 0.8 * r.loss[0]
 
 
-def test_divergence_stops_only_that_model():
+def test_divergence_stops_only_that_model(device):
     good, bad = _cfg(seed=0), _cfg(seed=1, lr=500.0, t_max=5000.0)
-    rg, rb = train([good, bad], progress=False)
+    rg, rb = train([good, bad], device=device, progress=False)
     assert rb.diverged and rb.diverged_step is not None
     assert rb.diverged_t == pytest.approx(rb.diverged_step * 500.0)
     assert np.isnan(rb.loss[-1]) and np.isfinite(rb.loss[0])
     assert not rg.diverged
-    (alone,) = train([good], progress=False)
+    (alone,) = train([good], device=device, progress=False)
     np.testing.assert_allclose(rg.loss, alone.loss, rtol=1e-5)
 
 
@@ -72,10 +72,10 @@ def test_flush_denormals_is_scoped():
     assert (tiny * 1.0).item() != 0.0
 
 
-def test_exact_and_sampled_eval_agree_for_linear_student():
+def test_exact_and_sampled_eval_agree_for_linear_student(device):
     c = _cfg(variant="linear", init_scale=0.0, eval_size=100_000, t_max=10.0)
-    (ex,) = train([c], progress=False)
-    (sm,) = train([c.replace(eval_mode="sample")], progress=False)
+    (ex,) = train([c], device=device, progress=False)
+    (sm,) = train([c.replace(eval_mode="sample")], device=device, progress=False)
     np.testing.assert_allclose(sm.loss, ex.loss, rtol=0.03)
 
 

@@ -1,0 +1,26 @@
+"""Run configuration: frozen, validated dataclasses, TOML loading and the run identity.
+
+A run is one model: data (frequency law, teacher), student (variant, width, init) and training
+settings (lr, batch, t_max, evaluation), plus one integer seed from which every random stream
+(embedding W, initialization, training data, evaluation data) is derived.  The identity of a run is
+the sha256 of its canonical JSON plus ``SCHEMA_VERSION``; two runs with the same identity are the
+same computation, so the store never computes one twice.
+
+Time is always ``t = lr * steps`` (the paper groups the learning rate with the step count, Sec. 3).
+
+Nothing here does I/O except :func:`load_toml` and :func:`read_toml`, which only read the file given.
+
+Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:class:`DataConfig`,
+:class:`ModelConfig`, :class:`TrainConfig`), ``run`` (:class:`RunConfig`, its identity,
+:func:`from_dict`) and ``files`` (TOML files and grid specs). Import from ``supdyn.config``.
+"""
+
+from supdyn.config.checks import (DTYPES, EVAL_MODES, LAWS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS,
+                                  VARIANTS, ConfigError)
+from supdyn.config.files import expand_grid, load_toml, read_toml
+from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
+from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
+
+__all__ = ["DTYPES", "EVAL_MODES", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
+           "TEACHERS", "VARIANTS", "ConfigError", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig",
+           "expand_grid", "field_names", "from_dict", "load_toml", "read_toml"]

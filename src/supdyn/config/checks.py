@@ -1,0 +1,95 @@
+"""Checks of configuration values: the allowed choices, and one-line errors naming the field and the
+allowed range (:class:`ConfigError`)."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+from typing import Any
+
+LAWS = ("power", "exponential", "algebraic", "user")
+NORMALIZATIONS = ("sum", "none")
+TEACHERS = ("power", "user")
+VARIANTS = ("auto", "none", "linear", "fixed", "learnable")
+OPTIMIZERS = ("sgd",)
+SCHEDULES = ("constant",)
+EVAL_MODES = ("auto", "sample", "exact")
+DTYPES = ("float32", "float64")
+
+
+
+class ConfigError(ValueError):
+    """A bad configuration value. The message is one line naming the field and the allowed range."""
+
+
+def _fail(field_name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{field_name}: got {value!r}; allowed: {allowed}")
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(name, value, "a finite number")
+    return float(value)
+
+
+def _integer(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(name, value, f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
+    if value < lo or (hi is not None and value > hi):
+        _fail(name, value, f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
+    return int(value)
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        hint = difflib.get_close_matches(str(value), choices, n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        _fail(name, value, "one of " + ", ".join(choices) + extra)
+
+
+def _float_tuple(name: str, value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        _fail(name, value, "a list of numbers")
+    bad = [i for i, v in enumerate(out) if not math.isfinite(v)]
+    if bad:
+        _fail(f"{name}[{bad[0]}]", out[bad[0]], "a finite number")
+    return out
+
+
+def _law_problem(law: str, n: int, a: float, kappa: float, density: float, normalize: str,
+                 p: tuple[float, ...] | None) -> str | None:
+    """The one-line error of a law whose p_i leave [0, 1], else None: the check (and message) of
+    ``supdyn.data.frequencies``, run when a RunConfig is built, before any training."""
+    import numpy as np  # lazy: config stays cheap to import
+
+    i, scaled = np.arange(1, n + 1, dtype=np.float64), law != "user" and normalize == "sum"
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        if law == "exponential":
+            q = -kappa * i**a
+            q = np.exp(q - q.max()) if scaled else np.exp(q)
+        else:
+            q = {"user": lambda: np.asarray(p, dtype=np.float64), "power": lambda: i ** (-a),
+                 "algebraic": lambda: (n + 1.0 - i) ** a}[law]()
+        total = q.sum()
+        if scaled and (not np.isfinite(total) or total <= 0):
+            return (f"a: the {law} law with a={a:g} cannot be normalized (sum of p_i = {total:g}); "
+                    "allowed: a law with a finite positive sum")
+        q = q * (density / total) if scaled else q
+        bad = np.flatnonzero(~np.isfinite(q) | (q < 0) | (q > 1))
+    if not bad.size:
+        return None
+    j, name = int(bad[0]), "p" if law == "user" else ("density" if scaled else "a")
+    if np.isfinite(q[j]) and q[j] > 1:
+        return (f"{name}: {'normalized ' if scaled else ''}p_{j + 1} = {q[j]:.6g} exceeds 1 by {q[j] - 1:.3g} "
+                f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]")
+    return f"{name}: p_{j + 1} = {float(q[j])!r}; allowed: every p_i finite and in [0, 1]"
+
+
+_cached_law_problem = functools.lru_cache(maxsize=512)(_law_problem)
+
+

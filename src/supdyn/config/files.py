@@ -1,0 +1,69 @@
+"""Reading configurations from TOML files, and expanding grid specs into runs. Reads only the file
+it is given; writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from supdyn.config.checks import ConfigError, _fail
+from supdyn.config.run import RunConfig, _unknown, from_dict
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        import tomllib  # Python >= 3.11
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); allowed: a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror}); allowed: a readable TOML file") from None
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """Load a single-run TOML file (sections [data], [model], [train] and a top-level seed)."""
+    return from_dict(_read_toml(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse any TOML file into a dict (used for experiment and sweep specs)."""
+    return _read_toml(path)
+
+
+def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
+    """Configs of a grid spec: ``{"base": {...}, "grid": {field: [values...]}}``.
+
+    ``base`` holds fixed fields (flat names or [data]/[model]/[train] sections); ``grid`` maps field
+    names (flat, e.g. ``a``, ``d_hidden``, ``seed``) to lists, expanded as a Cartesian product in the
+    order written. ``grid`` may also be a list of such tables (``[[grid]]`` in TOML): their
+    expansions are concatenated, duplicates removed. Unknown keys anywhere raise ConfigError.
+    """
+    import itertools
+
+    for key in spec:
+        if key not in ("base", "grid", "name", "description"):
+            _unknown(key, ["base", "grid", "name", "description"], "")
+    base = spec.get("base", {})
+    grids = spec.get("grid", {})
+    grids = grids if isinstance(grids, list) else [grids]
+    out: list[RunConfig] = []
+    seen: set[str] = set()
+    base_cfg = from_dict(base)
+    for grid in grids:
+        names = list(grid)
+        values = []
+        for name in names:
+            vals = grid[name]
+            if not isinstance(vals, list) or not vals:
+                _fail(f"grid.{name}", vals, "a non-empty list of values")
+            values.append(vals)
+        for combo in itertools.product(*values):
+            cfg = base_cfg.replace(**dict(zip(names, combo)))
+            if cfg.run_id not in seen:
+                seen.add(cfg.run_id)
+                out.append(cfg)
+    return out

@@ -1,0 +1,153 @@
+"""A run: its sections and seed (:class:`RunConfig`), its identity (``run_id``) and building one from
+nested or flat keys (:func:`from_dict`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from supdyn.config.checks import ConfigError, _cached_law_problem, _fail, _integer, _law_problem
+from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
+
+SCHEMA_VERSION = 2
+"""Version of everything a run's result depends on besides its config. 2: training batches are drawn
+several steps per sampler call (``supdyn.data.draw_steps``; a different training stream from 1)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: data + model + train + seed. ``run_id`` is its identity in the store."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            if not isinstance(getattr(self, name), kind):
+                _fail(name, type(getattr(self, name)).__name__, kind.__name__)
+        _integer("seed", self.seed, 0, 2**63 - 1)
+        n, k = self.data.n_features, self.model.d_hidden
+        if k > n:
+            _fail("d_hidden", k, f"1 <= K <= n_features = {n}")
+        variant = self.variant
+        if variant == "none" and k != n:
+            _fail("d_hidden", k, f"K = n_features = {n} for variant 'none' (no superposition)")
+        if variant in ("fixed", "learnable") and self.model.init_scale == 0:
+            _fail("init_scale", 0.0, "init_scale > 0 for ReLU students (with B = 0, b = 0 no gradient flows)")
+        if self.train.eval_mode == "exact" and variant not in ("none", "linear"):
+            _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
+        d = self.data
+        problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p) if d.law == "user"
+                   else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None))
+        if problem:
+            raise ConfigError(problem)
+
+    @property
+    def variant(self) -> str:
+        """The resolved student variant (``auto`` → ``none`` if K = N else ``fixed``)."""
+        if self.model.variant != "auto":
+            return self.model.variant
+        return "none" if self.model.d_hidden == self.data.n_features else "fixed"
+
+    @property
+    def eval_exact(self) -> bool:
+        """Whether losses are the closed-form population loss (linear students) or sampled."""
+        mode = self.train.eval_mode
+        return mode == "exact" or (mode == "auto" and self.variant in ("none", "linear"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for section in d.values():
+            if isinstance(section, dict):
+                for key, val in section.items():
+                    if isinstance(val, tuple):
+                        section[key] = list(val)
+        return d
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @property
+    def run_id(self) -> str:
+        """sha256 of the canonical config JSON and the schema version (hex, 64 characters)."""
+        payload = f"supdyn-schema-{SCHEMA_VERSION}\n{self.canonical_json()}".encode()
+        return hashlib.sha256(payload).hexdigest()
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """Copy with changes given by dotted or plain field names: ``replace(a=1.5, lr=2)``."""
+        return from_dict(_merge(self.to_dict(), changes))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return from_dict(d)
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def field_names() -> dict[str, str]:
+    """Map every plain field name to its section (``a`` → ``data``)."""
+    out = {}
+    for sec, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            out[f.name] = sec
+    return out
+
+
+def _unknown(key: str, valid: list[str], where: str) -> None:
+    hint = difflib.get_close_matches(key, valid, n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ConfigError(f"{where}{key}: unknown key{extra} (valid: {', '.join(sorted(valid))})")
+
+
+def _merge(d: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    names = field_names()
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for key, val in changes.items():
+        sec, _, name = key.rpartition(".")
+        if key == "seed":
+            out["seed"] = val
+            continue
+        sec = sec or names.get(name, "")
+        if sec not in _SECTIONS or name not in {f.name for f in dataclasses.fields(_SECTIONS[sec])}:
+            _unknown(key, list(names) + ["seed"], "")
+        out.setdefault(sec, {})[name] = val
+    return out
+
+
+def from_dict(d: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from nested (``{"data": {...}}``) or flat (``{"a": 1.5}``) keys.
+
+    Unknown keys raise a ConfigError naming the key and the closest valid one.
+    """
+    nested: dict[str, Any] = {}
+    flat: dict[str, Any] = {}
+    for key, val in d.items():
+        if key in _SECTIONS and isinstance(val, dict):
+            valid = [f.name for f in dataclasses.fields(_SECTIONS[key])]
+            for k in val:
+                if k not in valid:
+                    _unknown(k, valid, f"[{key}] ")
+            nested[key] = val
+        elif isinstance(val, dict):  # a misspelled [section] table
+            _unknown(key, list(_SECTIONS), "")
+        else:
+            flat[key] = val
+    merged = _merge(nested, flat)
+    seed = merged.pop("seed", 0)
+    sections = {}
+    for sec, cls in _SECTIONS.items():
+        kwargs = dict(merged.get(sec, {}))
+        for k, v in list(kwargs.items()):
+            if isinstance(v, list):
+                kwargs[k] = tuple(v)
+        sections[sec] = cls(**kwargs)
+    return RunConfig(seed=seed, **sections)
+
+
