@@ -71,3 +71,23 @@ def test_python_dash_m_supdyn_is_the_command(tmp_path, capsys):
     assert bad.returncode == 2 and "d_hidden" in bad.stderr
     assert Store(tmp_path / "a").load(out["run_id"]).config == Store(tmp_path / "b").load(out["run_id"]).config
     assert bad.stdout == ""
+
+
+def test_closed_stdout_pipe_ends_quietly(tmp_path):
+    """`supdyn runs | head`: a reader that went away ends the command with 141 and no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert main(["train", *TINY, "--store", str(tmp_path), "--json"]) == 0
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the command writes
+    try:
+        proc = subprocess.run([sys.executable, "-m", "supdyn", "runs", "--store", str(tmp_path)], stdout=w,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": src},
+                              timeout=300)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141 and "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr

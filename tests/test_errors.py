@@ -141,6 +141,16 @@ CATALOGUE = {
                                "store", ["cannot write to", "a writable directory"]),
     "sweep-workers<1": (lambda t: ["sweep", _spec(t), "--workers", "0"], "sweep", "workers",
                         ["an integer >= 1"]),
+    "plot-nothing": (lambda t: ["plot", "--store", str(t / "s")], "plot", "RUN",
+                     ["none given", "stored run ids"]),
+    "plot-spec-not-stored": (lambda t: ["plot", "--spec", _spec(t), "--store", str(t / "s")], "plot", "--spec",
+                             ["1 of 1 runs of", "are not in store", "run `supdyn sweep"]),
+    "plot-unknown-run-id": (lambda t: ["plot", "abcdef0123", "--store", str(t / "s")], "plot", "run id",
+                            ["'abcdef0123' not found"]),
+    "plot-window": (lambda t: ["plot", "abcdef0123", "--window", "1000", "10"], "plot", "--window",
+                    ["got 1000 10", "0 < LO < HI"]),
+    "plot-out-suffix": (lambda t: ["plot", "abcdef0123", "--out", "c.svg"], "plot", "--out",
+                        ["a path ending in .png or .pdf"]),
 }
 NEEDS_NO_CUDA = {"device-cuda-train", "sweep-device-cuda", "sweep-device-cuda-dask"}
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from supdyn.config import ConfigError
 
 # verb modules, in the order shown by --help
-COMMANDS = ["train", "runs", "sweep", "reproduce", "theory", "fit"]
+COMMANDS = ["train", "runs", "sweep", "plot", "reproduce", "theory", "fit"]
 
 
 class UsageError(Exception):
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe raises here, inside the handler below, not at exit
+        return code
     except (ConfigError, UsageError, FileNotFoundError, KeyError, ValueError) as exc:
         if args.debug:
             raise
@@ -44,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`supdyn runs | head`): stop quietly, like other tools
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,74 @@
+"""``supdyn plot``: loss curves of stored runs (by id or a sweep's grid spec) with their fitted power
+laws and, for the linear students, the gradient-flow theory. Computes nothing: run ``supdyn train`` or
+``supdyn sweep SPEC`` first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from supdyn.cli import UsageError
+from supdyn.config import expand_grid, read_toml
+from supdyn.store import Store
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="plot stored loss curves with fitted exponents",
+                       description="Plot the loss curves of stored runs against t = lr x steps (log-log). "
+                                   "Runs differing only in the seed form one curve (mean, band over seeds); "
+                                   "alpha of L = c t^-alpha + L0 is fitted per seed on the window.")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="stored run ids (or unique prefixes)")
+    p.add_argument("--spec", help="grid spec TOML (as for `supdyn sweep`): plot all its runs")
+    p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
+    p.add_argument("--out", default="curves.png",
+                   help="figure path; written as .png and .pdf (default curves.png)")
+    p.add_argument("--window", nargs=2, type=float, default=[1e3, 1e4], metavar=("LO", "HI"),
+                   help="fit window in t (default 1e3 1e4)")
+    p.add_argument("--no-fit", action="store_true", help="draw the curves only")
+    p.add_argument("--no-theory", action="store_true", help="no gradient-flow theory curves")
+    p.add_argument("--title", help="figure title")
+    p.add_argument("--json", action="store_true", help="print one JSON object (figure paths, fits)")
+    p.set_defaults(func=run)
+
+
+def _selected(args: argparse.Namespace, store: Store) -> list:
+    if not args.runs and not args.spec:
+        raise UsageError("RUN: none given; allowed: stored run ids (see `supdyn runs`) and/or --spec SPEC.toml")
+    runs = [store.load(r) for r in args.runs]
+    if args.spec:
+        spec = read_toml(args.spec)
+        spec.pop("slurm", None)
+        configs = expand_grid(spec)
+        missing = store.missing(configs)
+        if missing:
+            raise UsageError(f"--spec: {len(missing)} of {len(configs)} runs of {args.spec} are not in store "
+                             f"{store.root}; allowed: a spec whose runs are stored (run `supdyn sweep "
+                             f"{args.spec} --store {store.root}` first)")
+        runs += [store.load(c) for c in configs]
+    seen: set[str] = set()
+    return [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
+
+
+def run(args: argparse.Namespace) -> int:
+    lo, hi = args.window
+    if not 0 < lo < hi:
+        raise UsageError(f"--window: got {lo:g} {hi:g}; allowed: 0 < LO < HI")
+    out = Path(args.out)
+    if out.suffix.lower() not in ("", ".png", ".pdf"):
+        raise UsageError(f"--out: got {args.out!r}; allowed: a path ending in .png or .pdf (both are written)")
+    from supdyn.figures.curves import collect, draw_curves, runs_summary  # lazy: matplotlib
+
+    store = Store(args.store)
+    runs = _selected(args, store)
+    window = None if args.no_fit else (lo, hi)
+    curves = collect(runs, window=window, theory=not args.no_theory)
+    paths = draw_curves(curves, out, window=window, title=args.title)
+    if args.json:
+        print(json.dumps({"figure": [str(p) for p in paths], "window": window,
+                          "curves": [c.to_dict() for c in curves]}))
+        return 0
+    for line in runs_summary(curves, window):
+        print(line)
+    print("figure: " + ", ".join(str(p) for p in paths))
+    return 0
