@@ -233,7 +233,7 @@ class Fig8(Experiment):
             Claim("fig8_halftime_spread", "8",
                   "Without superposition half-loss times spread over decades (a wave front in i); with "
                   "superposition they cluster", "narrower with superposition",
-                  s_sp, sp.get("spread_common_interval"), f"t ≤ t_max, half-loss times", v2,
+                  s_sp, sp.get("spread_common_interval"), "t ≤ t_max, half-loss times", v2,
                   "10–90% range of log10 t_half,i (decades): reproduced if spread_sup ≤ ½ spread_nosup; "
                   "partly if spread_sup < spread_nosup; not reproduced if spread_sup ≥ spread_nosup; a "
                   "spread censored at t_max is a lower bound and only decides what it can (else not tested)",
