@@ -89,15 +89,21 @@ def test_theory_for_linear_students_only(tmp_path):
     assert np.max(np.abs(curves[0].loss[0][keep] / curves[0].theory[keep] - 1)) < 0.10
 
 
-def test_diverged_run_is_drawn_but_not_fitted(tmp_path, capsys):
-    args = ["train", "--N", "64", "--K", "16", "--batch", "128", "--lr", "500", "--t-max", "5000",
-            "--seed", "1", "--store", str(tmp_path), "--json"]
-    assert main(args) == 0
-    rid = json.loads(capsys.readouterr().out)["run_id"]
-    assert Store(tmp_path).load(rid).diverged
-    assert main(["plot", rid, "--store", str(tmp_path), "--out", str(tmp_path / "d.png"), "--json"]) == 0
+def test_diverged_runs_are_drawn_but_not_fitted(tmp_path, capsys):
+    """Two seeds that both diverge (lr 500): one curve, no fit, each seed named, no warning."""
+    rids = []
+    for seed in ("1", "2"):
+        args = ["train", "--N", "64", "--K", "16", "--batch", "128", "--lr", "500", "--t-max", "5000",
+                "--seed", seed, "--store", str(tmp_path), "--json"]
+        assert main(args) == 0
+        rids.append(json.loads(capsys.readouterr().out)["run_id"])
+        assert Store(tmp_path).load(rids[-1]).diverged
+    assert main(["plot", *rids, "--store", str(tmp_path), "--out", str(tmp_path / "d.png"), "--json"]) == 0
     (c,) = json.loads(capsys.readouterr().out)["curves"]
-    assert c["fits"] == [] and c["fit_errors"] == [f"{rid[:12]}: diverged"] and c["alpha"] is None
+    assert c["n_seeds"] == 2 and c["fits"] == [] and c["alpha"] is None
+    assert c["fit_errors"] == [f"{r[:12]}: diverged" for r in rids]
+    assert main(["plot", *rids, "--store", str(tmp_path), "--out", str(tmp_path / "d.png")]) == 0
+    assert "final L = nan" in capsys.readouterr().out
 
 
 def test_missing_runs_write_no_figure(tmp_path):

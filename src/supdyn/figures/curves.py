@@ -15,6 +15,7 @@ up to their divergence.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +32,14 @@ from supdyn.theory.exact import ExactTheory
 from supdyn.theory.linear_superposition import LinearSuperpositionTheory
 
 SHORT = {"n_features": "N", "d_hidden": "K"}  # label names of the paper
+
+
+def _over_seeds(fn, loss: np.ndarray) -> np.ndarray:
+    """``fn`` (nanmean, nanmin, nanmax) over the seed axis; all-NaN columns (every seed diverged) give
+    NaN without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(loss, axis=0)
 
 
 @dataclass
@@ -144,14 +153,14 @@ def draw_curves(curves: Sequence[Curve], out: str | Path, *, window: tuple[float
     colors = [f"C{i % 10}" for i in range(len(curves))]
     for c, color in zip(curves, colors):
         keep = c.t > 0
-        mean = np.nanmean(c.loss, axis=0) if c.n_seeds > 1 else c.loss[0]
+        mean = _over_seeds(np.nanmean, c.loss)
         al = c.alpha()
         text = c.label + (f" ({c.n_seeds} seeds)" if c.n_seeds > 1 else "")
         if al is not None:
             text += f": α = {al[0]:.3f} ± {al[1]:.3f}"
         ax.plot(c.t[keep], mean[keep], color=color, label=text)
         if c.n_seeds > 1:
-            ax.fill_between(c.t[keep], np.nanmin(c.loss, axis=0)[keep], np.nanmax(c.loss, axis=0)[keep],
+            ax.fill_between(c.t[keep], _over_seeds(np.nanmin, c.loss)[keep], _over_seeds(np.nanmax, c.loss)[keep],
                             color=color, alpha=0.2, linewidth=0)
         lo, hi = (max(window[0], c.t[keep].min()), min(window[1], c.t.max())) if window else (0, 0)
         if c.fits and lo < hi:
@@ -189,7 +198,7 @@ def runs_summary(curves: Sequence[Curve], window: tuple[float, float] | None) ->
         else:
             how = "sd over seeds" if len(c.fits) > 1 else "standard error"
             fit = f"alpha = {al[0]:.4f} ± {al[1]:.4f} ({how}; {len(c.fits)} fitted) on [{window[0]:g}, {window[1]:g}]"
-        final = np.nanmean(c.loss[:, -1])
+        final = _over_seeds(np.nanmean, c.loss)[-1]
         lines.append(f"{c.label}: {c.n_seeds} seed(s), final L = {final:.4g} at t = {c.t[-1]:g}; {fit}")
     return lines
 
