@@ -186,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         models = [int(m) for m in args.models.split(",")]
-        assert models and min(models) >= 1
-    except (ValueError, AssertionError):
+    except ValueError:
+        models = []
+    if not models or min(models) < 1:
         ap.error(f"--models: got {args.models!r}; allowed: a comma list of integers >= 1")
     args.reps = args.reps or (5 if args.quick else 15)
     args.warmup = 2 if args.quick else 3

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from supdyn.config import expand_grid, load_toml, read_toml
+from supdyn.config import load_spec, load_toml, read_toml
 from supdyn.sweep import SlurmOptions
 from supdyn.train import train
 
@@ -14,11 +14,11 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 
 
 def _configs(path: Path) -> list:
-    doc = read_toml(path)
-    if "grid" not in doc:
+    if "grid" not in read_toml(path):
         return [load_toml(path)]
-    SlurmOptions.from_dict(doc.pop("slurm", None))  # a [slurm] table must be valid too
-    return expand_grid(doc)
+    configs, slurm = load_spec(path)
+    SlurmOptions.from_dict(slurm)  # a [slurm] table must be valid too
+    return configs
 
 
 def test_there_are_examples_and_the_readme_names_each():

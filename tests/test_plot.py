@@ -46,8 +46,9 @@ def test_spec_curves_fit_every_seed(swept, capsys):
     store = Store(swept / "s")
     for a, c in zip((1.1, 1.5), doc["curves"]):
         assert c["n_seeds"] == 3 and len(c["fits"]) == 3 and not c["fit_errors"] and not c["has_theory"]
-        alphas = [fit_power_law(store.load(rid).t, store.load(rid).loss, (30, 300)).alpha for rid in c["run_ids"]]
-        assert {store.load(rid).config.data.a for rid in c["run_ids"]} == {a}
+        runs = [store.load(rid) for rid in c["run_ids"]]
+        alphas = [fit_power_law(r.t, r.loss, (30, 300)).alpha for r in runs]
+        assert {r.config.data.a for r in runs} == {a}
         assert c["alpha"] == pytest.approx(np.mean(alphas), rel=1e-12)
         assert c["alpha_uncertainty"] == pytest.approx(np.std(alphas, ddof=1), rel=1e-9)
     assert doc["figure"] == [str(out), str(out.with_suffix(".pdf"))]

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from supdyn.cli import UsageError
-from supdyn.config import expand_grid, read_toml
+from supdyn.config import load_spec
 from supdyn.store import Store
 
 
@@ -37,17 +37,14 @@ def _selected(args: argparse.Namespace, store: Store) -> list:
         raise UsageError("RUN: none given; allowed: stored run ids (see `supdyn runs`) and/or --spec SPEC.toml")
     runs = [store.load(r) for r in args.runs]
     if args.spec:
-        spec = read_toml(args.spec)
-        spec.pop("slurm", None)
-        configs = expand_grid(spec)
+        configs, _ = load_spec(args.spec)
         missing = store.missing(configs)
         if missing:
             raise UsageError(f"--spec: {len(missing)} of {len(configs)} runs of {args.spec} are not in store "
                              f"{store.root}; allowed: a spec whose runs are stored (run `supdyn sweep "
                              f"{args.spec} --store {store.root}` first)")
         runs += [store.load(c) for c in configs]
-    seen: set[str] = set()
-    return [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
+    return list({r.run_id: r for r in runs}.values())  # each run once, in the order first named
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from supdyn.config import expand_grid, read_toml
+from supdyn.config import load_spec
 from supdyn.store import Store
 from supdyn.sweep import EXECUTORS, executor_from_args, plan_sweep, run_sweep
 
@@ -86,11 +86,7 @@ def describe_executor(kw: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = read_toml(args.spec)
-    slurm_table = spec.pop("slurm", None)
-    if slurm_table is not None and not isinstance(slurm_table, dict):
-        raise ValueError(f"slurm: got {slurm_table!r}; allowed: a [slurm] table")
-    configs = expand_grid(spec)
+    configs, slurm_table = load_spec(args.spec)
     kw = executor_from_args(args, slurm_table)
     store = Store(args.store)
     if args.dry_run:

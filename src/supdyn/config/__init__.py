@@ -8,7 +8,8 @@ same computation, so the store never computes one twice.
 
 Time is always ``t = lr * steps`` (the paper groups the learning rate with the step count, Sec. 3).
 
-Nothing here does I/O except :func:`load_toml` and :func:`read_toml`, which only read the file given.
+Nothing here does I/O except :func:`load_toml`, :func:`load_spec` and :func:`read_toml`, which only
+read the file given.
 
 Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:class:`DataConfig`,
 :class:`ModelConfig`, :class:`TrainConfig`), ``run`` (:class:`RunConfig`, its identity,
@@ -17,10 +18,10 @@ Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:cl
 
 from supdyn.config.checks import (DTYPES, EVAL_MODES, LAWS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS,
                                   VARIANTS, ConfigError)
-from supdyn.config.files import expand_grid, load_toml, read_toml
+from supdyn.config.files import expand_grid, load_spec, load_toml, read_toml
 from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 
 __all__ = ["DTYPES", "EVAL_MODES", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
            "TEACHERS", "VARIANTS", "ConfigError", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig",
-           "expand_grid", "field_names", "from_dict", "load_toml", "read_toml"]
+           "expand_grid", "field_names", "from_dict", "load_spec", "load_toml", "read_toml"]

@@ -10,7 +10,8 @@ from supdyn.config.checks import ConfigError, _fail
 from supdyn.config.run import RunConfig, _unknown, from_dict
 
 
-def _read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse any TOML file into a dict (used for experiment and sweep specs)."""
     try:
         import tomllib  # Python >= 3.11
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -26,12 +27,17 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
 
 def load_toml(path: str | Path) -> RunConfig:
     """Load a single-run TOML file (sections [data], [model], [train] and a top-level seed)."""
-    return from_dict(_read_toml(path))
+    return from_dict(read_toml(path))
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse any TOML file into a dict (used for experiment and sweep specs)."""
-    return _read_toml(path)
+def load_spec(path: str | Path) -> tuple[list[RunConfig], dict[str, Any] | None]:
+    """The runs of a grid spec file (:func:`expand_grid`) and its optional ``[slurm]`` table (SLURM job
+    options, checked by ``supdyn.sweep.SlurmOptions``), as ``supdyn sweep`` and ``supdyn plot`` read it."""
+    spec = read_toml(path)
+    slurm = spec.pop("slurm", None)
+    if slurm is not None and not isinstance(slurm, dict):
+        _fail("slurm", slurm, "a [slurm] table")
+    return expand_grid(spec), slurm
 
 
 def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:

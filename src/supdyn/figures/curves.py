@@ -76,18 +76,16 @@ class Curve:
                 "has_theory": self.theory is not None}
 
 
-def varying_fields(configs: Sequence[RunConfig]) -> list[str]:
-    """Flat field names (``a``, ``d_hidden``, ...; not ``seed``) whose values differ among ``configs``."""
-    flat = [{**{k: v for sec in ("data", "model", "train") for k, v in c.to_dict()[sec].items()},
-             "variant": c.variant} for c in configs]
-    names = list(field_names()) + ["variant"]
-    return [n for n in dict.fromkeys(names) if len({repr(f.get(n)) for f in flat}) > 1]
-
-
 def _value(cfg: RunConfig, name: str) -> object:
+    """A field by its flat name; ``variant`` resolved (``auto`` → ``none`` or ``fixed``)."""
     if name == "variant":
         return cfg.variant
     return getattr(getattr(cfg, field_names()[name]), name)
+
+
+def varying_fields(configs: Sequence[RunConfig]) -> list[str]:
+    """Flat field names (``a``, ``d_hidden``, ...; not ``seed``) whose values differ among ``configs``."""
+    return [n for n in field_names() if len({repr(_value(c, n)) for c in configs}) > 1]
 
 
 def label(cfg: RunConfig, names: Sequence[str]) -> str:
@@ -136,8 +134,8 @@ def collect(runs: Sequence[StoredRun], *, window: tuple[float, float] | None = (
                     c.fits.append(fit_power_law(t, row, window))
                 except ValueError as exc:
                     c.fit_errors.append(f"{m.run_id[:12]}: {exc}")
-        if theory:
-            per_seed = [theory_curve(m.config, t) for m in members]
+        if theory:  # only the linear student's theory depends on the seed (through its W)
+            per_seed = [theory_curve(m.config, t) for m in (members if cfg.variant == "linear" else members[:1])]
             c.theory = None if per_seed[0] is None else np.mean(per_seed, axis=0)
         curves.append(c)
     return curves
