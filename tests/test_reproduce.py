@@ -122,10 +122,11 @@ def test_diverged_run_is_left_out_of_fits_with_a_warning(smoke, tmp_path, capsys
 @pytest.mark.parametrize("argv, cores, n_missing, expect", [
     (["--quick"], 2, 21, ("dask", 4)),             # the default quick run: a 2-worker LocalCluster
     (["--full", "--max-models", "8"], 16, 99, ("dask", 8)),
-    (["--smoke"], 2, 21, ("local", 16)),            # smoke stays in-process (CI)
-    (["--quick", "--executor", "local"], 2, 21, ("local", 16)),
-    (["--quick"], 1, 21, ("local", 16)),            # one core: nothing to parallelize
-    (["--quick"], 2, 1, ("local", 16)),             # one run to compute: no cluster start-up
+    (["--smoke"], 2, 21, ("local", "auto")),        # smoke stays in-process (CI); auto: 16 on the CPU
+    (["--quick", "--executor", "local"], 2, 21, ("local", "auto")),
+    (["--quick"], 1, 21, ("local", "auto")),        # one core: nothing to parallelize
+    (["--quick"], 2, 1, ("local", "auto")),         # one run to compute: no cluster start-up
+    (["--quick", "--device", "cuda"], 16, 21, ("local", "auto")),  # one process owns the GPU, packs by memory
 ])
 def test_reproduce_executor_choice(argv, cores, n_missing, expect, monkeypatch, capsys):
     from supdyn.cli import build_parser
@@ -137,7 +138,7 @@ def test_reproduce_executor_choice(argv, cores, n_missing, expect, monkeypatch, 
     assert (kw["executor"], kw["max_models"]) == expect
     assert (fallback is not None) == (expect[0] == "dask")
     if fallback is not None:  # the automatic cluster falls back to the options as parsed (this process)
-        assert fallback["executor"] == "local" and fallback["max_models"] == (8 if "--max-models" in argv else 16)
+        assert fallback["executor"] == "local" and fallback["max_models"] == (8 if "--max-models" in argv else "auto")
     assert kw["workers"] == 2
     assert ("LocalCluster" in capsys.readouterr().err) == (expect[0] == "dask")
 

@@ -18,6 +18,7 @@ import supdyn.data.sampler as data
 import supdyn.model as model
 from supdyn.config import RunConfig, from_dict
 from supdyn.data import BatchStream, frequencies, sample, stream_seed, torch_generator
+from supdyn.data.static_sampler import StaticSampler, StaticStream
 from supdyn.model import build_student, compact, loss_and_grads, run_embedding, sampled_loss
 from supdyn.train import train, train_step
 
@@ -133,18 +134,23 @@ def test_train_step_is_sgd_on_the_gradients(variant):
 # --- slow: the science of the fast path against a naive reference -------------------------------
 
 
-def _naive_curve(cfg: RunConfig, eval_t: np.ndarray, device: str = "cpu") -> np.ndarray:
+def _naive_curve(cfg: RunConfig, eval_t: np.ndarray, device: str = "cpu", engine: str = "sparse") -> np.ndarray:
     """Loss curve of a textbook trainer: dense x, autograd, ``torch.optim.SGD``, float32.
 
     Same W, same initial B, the run's data and evaluation streams (on ``device``, as ``train`` draws
-    them there); evaluated in float64 with the dense formula on the run's held-out set at ``eval_t``.
+    them there with ``engine``: a BatchStream for the sparse engine, the static sampler's batches for
+    the static one); evaluated in float64 with the dense formula on the run's held-out set at ``eval_t``.
     """
     st = build_student([cfg], device=device)
     W = run_embedding(cfg).float().to(device)  # (K, N)
     B = torch.nn.Parameter(st.params["B"][0].clone())  # (K, K)
     bias = torch.nn.Parameter(torch.zeros(cfg.data.n_features, device=device))
     opt = torch.optim.SGD([B, bias], lr=cfg.train.lr)
-    batches = BatchStream(st.p, cfg.train.batch, [torch_generator(stream_seed(cfg.seed, "train"), device)])
+    if engine == "static":
+        batches = StaticStream(StaticSampler(st.p, st.teacher, cfg.train.batch, [stream_seed(cfg.seed, "train")],
+                                             torch.float32))
+    else:
+        batches = BatchStream(st.p, cfg.train.batch, [torch_generator(stream_seed(cfg.seed, "train"), device)])
     xe = sample(st.p, cfg.train.eval_size, [torch_generator(stream_seed(cfg.seed, "eval"), device)],
                 torch.float64)
     xe = xe.dense()[0]  # (eval_size, N)
@@ -198,13 +204,14 @@ def test_fast_path_keeps_the_fitted_exponent(device):
     assert abs(a_fast - a_slow) < 0.03
 
 
-def test_train_matches_naive_autograd_trainer_at_the_same_lr(device):
-    """The whole pipeline (sampler streams, compact step, update, evaluation) against the textbook
-    trainer: same W, init, data and evaluation set, so the curves agree to float32 rounding."""
+@pytest.mark.parametrize("engine", ["sparse", "static"])
+def test_train_matches_naive_autograd_trainer_at_the_same_lr(device, engine):
+    """The whole pipeline (sampler streams, step, update, evaluation) of each engine against the
+    textbook trainer: same W, init, data and evaluation set, so the curves agree to float32 rounding."""
     cfg = from_dict({"n_features": 256, "d_hidden": 64, "t_max": 30.0, "eval_size": 4096})
-    (r,) = train([cfg], device=device, progress=False)
+    (r,) = train([cfg], device=device, progress=False, engine=engine)
     keep = r.t >= 1
-    np.testing.assert_allclose(r.loss[keep], _naive_curve(cfg, r.t[keep], device), rtol=1e-5)
+    np.testing.assert_allclose(r.loss[keep], _naive_curve(cfg, r.t[keep], device, engine), rtol=1e-5)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

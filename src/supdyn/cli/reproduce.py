@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from supdyn import __version__
 from supdyn import experiments as ex
@@ -61,22 +62,31 @@ def model_steps(configs: list[RunConfig]) -> int:
     return sum(run_steps(c) for c in configs)
 
 
-def estimate_hours(configs: list[RunConfig], device: str) -> float:
-    """Time a few steps of each distinct model shape on this device and extrapolate."""
-    from supdyn.train import group_key, train
+ANALYSIS_S = 2.5
+"""Seconds of analysis, figures and report per experiment after training (measured: 25 s for the quick
+reproduction's 11 experiments with every run stored, on a 2-core machine)."""
 
-    per_shape: dict[tuple, list[RunConfig]] = {}
-    for c in configs:
-        per_shape.setdefault(group_key(c), []).append(c)
-    total = 0.0
-    for members in per_shape.values():
-        probe = members[0].replace(t_max=6 * members[0].train.lr, per_feature=False, snapshots=[],
-                                   eval_size=256)
-        t0 = time.perf_counter()
-        train([probe], device=device, progress=False)
-        per_step = (time.perf_counter() - t0) / 6
-        total += per_step * model_steps(members)
-    return total / 3600.0
+
+def estimate_seconds(missing: list[RunConfig], kw: dict[str, Any], n_experiments: int) -> tuple[float, str]:
+    """(estimated wall time in seconds, how): each task of the plan timed briefly as it will run
+    (:func:`supdyn.sweep.estimate.estimate_sweep`) plus the analysis."""
+    from supdyn.sweep import make_tasks
+    from supdyn.sweep.estimate import estimate_sweep
+
+    if not missing:
+        return ANALYSIS_S * n_experiments, "every run is stored"
+    if kw["device"].startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: got {kw['device']!r} but no CUDA GPU is available here to time the tasks; "
+                         "allowed: run the dry run on a machine with the GPU, or --device cpu")
+    tasks = make_tasks(missing, max_models=kw["max_models"], device=kw["device"])
+    if kw.get("scheduler") or kw.get("slurm") is not None:
+        how = f"{len(tasks)} task(s), timed here on {kw['device']} and summed (a cluster runs them in parallel)"
+        est = estimate_sweep(tasks, device=kw["device"], executor="local", workers=1)
+    else:
+        est = estimate_sweep(tasks, device=kw["device"], executor=kw["executor"], workers=kw["workers"])
+        how = (f"{len(tasks)} task(s) on {kw['device']}, "
+               + (f"{kw['workers']} Dask workers" if kw["executor"] == "dask" else "one process"))
+    return est["seconds"] + ANALYSIS_S * n_experiments, how
 
 
 def reading_mode(mode: str, reading: ex.Reading) -> str:
@@ -125,15 +135,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"supdyn reproduce --{mode}: {len(names)} experiment(s), {len(readings)} reading(s), "
           f"{len(configs)} run(s), {len(missing)} to compute, {model_steps(missing):,} model-steps",
           file=sys.stderr)
+    kw, fallback = _executor_kwargs(args, mode, len(missing), quiet=args.dry_run)
     if mode == "full" or args.dry_run:
-        hours = estimate_hours(missing, args.device) if missing else 0.0
-        print(f"estimated {hours:.2f} h of training on {args.device} for the missing runs", file=sys.stderr)
+        seconds, how = estimate_seconds(missing, kw, len(names))
+        print(f"estimated wall time: {_duration(seconds)} ({how}; training and analysis)", file=sys.stderr)
     if args.dry_run:
         return 0
     if mode == "full" and missing and not args.yes and sys.stdin.isatty():
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
-    kw, fallback = _executor_kwargs(args, mode, len(missing))
     report = sweep_with_fallback(run_sweep, missing, store, kw, fallback, progress=not args.no_progress)
     if report.failed:
         for rid, err in report.failed:
@@ -207,7 +217,12 @@ AUTO_MAX_MODELS = 4
 """Runs per task on the automatic LocalCluster: small packs keep both workers busy to the end."""
 
 
-def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else (f"{seconds / 60:.1f} min" if seconds >= 90
+                                                                else f"{seconds:.0f} s")
+
+
+def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int, *, quiet: bool = False
                      ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(run_sweep's executor options, the options to fall back to if they fail, or None).
 
@@ -215,18 +230,20 @@ def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int
     compute on a machine with at least 2 cores uses a Dask LocalCluster of ``--workers``
     single-threaded processes (default 2; measured 1.5x faster than one 2-thread process for the quick
     grid), with at most ``AUTO_MAX_MODELS`` runs per task unless --max-models is given; the options as
-    parsed (this process) are then the fallback. Smoke mode and everything else stay as parsed."""
+    parsed (this process) are then the fallback. Smoke mode, CUDA (one process owns the GPU and packs
+    every run of a shape together) and everything else stay as parsed."""
     from supdyn.sweep import executor_from_args
 
     kw = executor_from_args(args)
     explicit = args.executor is not None or args.scheduler or args.slurm
-    if explicit or mode == "smoke" or n_missing < 2 or (os.cpu_count() or 1) < 2:
+    if explicit or mode == "smoke" or n_missing < 2 or (os.cpu_count() or 1) < 2 or kw["device"] != "cpu":
         return kw, None
     auto = {**kw, "executor": "dask"}
     if args.max_models is None:
         auto["max_models"] = AUTO_MAX_MODELS
-    print(f"executor: Dask LocalCluster, {auto['workers']} single-threaded workers, at most "
-          f"{auto['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
+    if not quiet:
+        print(f"executor: Dask LocalCluster, {auto['workers']} single-threaded workers, at most "
+              f"{auto['max_models']} runs per task (--executor local: one process)", file=sys.stderr)
     return auto, kw
 
 

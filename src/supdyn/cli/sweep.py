@@ -35,9 +35,10 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         "starting a LocalCluster; start workers with `dask worker ADDRESS --nthreads 1`")
     g.add_argument("--device", default="cpu", help="cpu or cuda (CUDA tasks need a GPU resource on "
                                                     "Dask workers: `dask worker --resources GPU=1`)")
-    g.add_argument("--max-models", dest="max_models", type=int, default=None, metavar="N",
-                   help="at most N runs trained together per task (default 16; 4 on reproduce's "
-                        "automatic LocalCluster)")
+    g.add_argument("--max-models", dest="max_models", default=None, metavar="N|auto",
+                   help="at most N runs trained together per task; auto (default): 16 on the CPU (4 on "
+                        "reproduce's automatic LocalCluster), on CUDA as many as 80%% of the free GPU "
+                        "memory holds (every run of one shape in one task where it fits)")
     g.add_argument("--retries", type=int, default=2, metavar="N",
                    help="retries of a failing run before it is recorded as failed (default 2)")
     s = parser.add_argument_group("SLURM (the extra supdyn[slurm]; defaults from a spec's [slurm] table)")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     kw = executor_from_args(args, slurm_table)
     store = Store(args.store)
     if args.dry_run:
-        plan = plan_sweep(configs, store, max_models=kw["max_models"])
+        plan = plan_sweep(configs, store, max_models=kw["max_models"], device=kw["device"])
         out = {**plan.to_dict(), "store": str(store.root), "executor": describe_executor(kw)}
         if args.json:
             print(json.dumps(out))

@@ -15,7 +15,7 @@ VARIANTS = ("auto", "none", "linear", "fixed", "learnable")
 OPTIMIZERS = ("sgd",)
 SCHEDULES = ("constant",)
 EVAL_MODES = ("auto", "sample", "exact")
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64", "tf32")
 
 
 

@@ -88,12 +88,15 @@ def _run_local(tasks: list[list[RunConfig]], root: str, device: str, track: Trac
             track.done(task)
 
 
-def _check_options(executor: str, workers: int, device: str, max_models: int, retries: int) -> None:
+def _check_options(executor: str, workers: int, device: str, max_models: int | str | None, retries: int) -> None:
     if executor not in EXECUTORS:
         raise ValueError(f"executor: got {executor!r}; allowed: one of {', '.join(EXECUTORS)}")
     if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"device: got {device!r}; allowed: cpu or cuda")
-    for name, val, lo in (("workers", workers, 1), ("max_models", max_models, 1), ("retries", retries, 0)):
+    if max_models not in (None, "auto") and (isinstance(max_models, bool) or not isinstance(max_models, int)
+                                             or max_models < 1):
+        raise ValueError(f"max_models: got {max_models!r}; allowed: an integer >= 1 or 'auto'")
+    for name, val, lo in (("workers", workers, 1), ("retries", retries, 0)):
         if isinstance(val, bool) or not isinstance(val, int) or val < lo:
             raise ValueError(f"{name}: got {val!r}; allowed: an integer >= {lo}")
 
@@ -114,7 +117,7 @@ def check_device(device: str) -> None:
 
 def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *, executor: str = "local",
               workers: int = 2, scheduler: str | None = None, slurm: SlurmOptions | dict | None = None,
-              device: str = "cpu", max_models: int = 16, retries: int = 2,
+              device: str = "cpu", max_models: int | str | None = "auto", retries: int = 2,
               progress: bool = True) -> SweepReport:
     """Compute every run of ``configs`` missing from ``store`` (see the module docstring).
 
@@ -135,7 +138,7 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
     start = time.perf_counter()
     store.ensure_writable()
     store.clean_tmp()
-    plan = plan_sweep(configs, store, max_models=max_models)
+    plan = plan_sweep(configs, store, max_models=max_models, device=device)
     todo = [c for task in plan.tasks for c in task]
     root = str(Path(store.root).resolve())  # workers may run elsewhere: an absolute path
     with tqdm(total=len(todo), disable=not progress or not todo, unit="run", desc="sweep",
@@ -175,11 +178,23 @@ def executor_from_args(args: Any, slurm_table: dict[str, Any] | None = None) -> 
     kw = {
         "executor": "dask" if (scheduler or use_slurm) else (executor or "local"),
         "workers": _arg(args, "workers", 2), "scheduler": scheduler or None, "slurm": slurm,
-        "device": _arg(args, "device", "cpu"), "max_models": _arg(args, "max_models", 16),
+        "device": _arg(args, "device", "cpu"), "max_models": _max_models(_arg(args, "max_models", "auto")),
         "retries": _arg(args, "retries", 2),
     }
     _check_options(kw["executor"], kw["workers"], kw["device"], kw["max_models"], kw["retries"])
     return kw
+
+
+def _max_models(val: Any) -> int | str:
+    """``--max-models``: an integer >= 1 or ``auto``."""
+    if isinstance(val, str) and val != "auto":
+        try:
+            val = int(val)
+        except ValueError:
+            raise ValueError(f"--max-models: got {val!r}; allowed: an integer >= 1 or 'auto'") from None
+    if isinstance(val, int) and val < 1:
+        raise ValueError(f"--max-models: got {val!r}; allowed: an integer >= 1 or 'auto'")
+    return val
 
 
 def _arg(args: Any, name: str, default: Any) -> Any:

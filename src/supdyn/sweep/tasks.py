@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig, from_dict
 from supdyn.store import Store, pack
-from supdyn.train import run_steps, train
+from supdyn.train import group_key, run_steps, train
+from supdyn.train.memory import auto_max_models
 
 
 @dataclass
@@ -46,28 +47,63 @@ def task_cost(task: Sequence[RunConfig]) -> int:
     return len(task) * run_steps(c) * c.model.d_hidden * c.data.n_features
 
 
-def make_tasks(configs: Sequence[RunConfig], *, max_models: int = 16) -> list[list[RunConfig]]:
-    """Batches of runs that train together: same group key, similar step counts, balanced sizes.
+def resolve_max_models(max_models: int | str | None, device: str, cfg: RunConfig) -> int:
+    """Runs per task for ``cfg``'s shape: an integer as given; ``auto`` (or None) is 16 on the CPU and,
+    on CUDA, the most models that fit in 80 % of the GPU's free memory
+    (:func:`supdyn.train.memory.auto_max_models`; 256 when no GPU is visible here, e.g. a remote cluster)."""
+    if max_models not in (None, "auto"):
+        return int(max_models)
+    if not str(device).startswith("cuda"):
+        return DEFAULT_MAX_MODELS
+    if not torch.cuda.is_available():
+        return REMOTE_GPU_MAX_MODELS
+    dev = torch.device(device)
+    free, _ = torch.cuda.mem_get_info(dev)
+    return auto_max_models(cfg, free)
 
-    Runs are sorted by their number of steps (stable), grouped with :func:`supdyn.store.pack` and
-    each group is cut into ``ceil(n / max_models)`` contiguous tasks of (almost) equal size.
+
+DEFAULT_MAX_MODELS = 16
+REMOTE_GPU_MAX_MODELS = 256
+
+
+def make_tasks(configs: Sequence[RunConfig], *, max_models: int | str | None = DEFAULT_MAX_MODELS,
+               device: str = "cpu") -> list[list[RunConfig]]:
+    """Batches of runs that train together: same group key, balanced sizes, at most ``max_models``
+    (see :func:`resolve_max_models`) each.
+
+    On the CPU runs are also grouped by their number of steps (:func:`supdyn.store.pack`: a pack runs
+    until its longest member is done, and the sparse step keeps computing the finished ones). On CUDA
+    (the static engine) every run of one shape goes into as few tasks as memory allows, whatever its
+    learning rate and step count (finished models freeze); runs are sorted by their number of steps,
+    so that runs of similar length share a task when a shape needs several. Each group is cut into
+    ``ceil(n / max_models)`` contiguous tasks of (almost) equal size.
     """
-    if max_models < 1:
-        raise ValueError(f"max_models: got {max_models!r}; allowed: an integer >= 1")
+    if max_models not in (None, "auto") and (isinstance(max_models, bool) or not isinstance(max_models, int)
+                                             or max_models < 1):
+        raise ValueError(f"max_models: got {max_models!r}; allowed: an integer >= 1 or 'auto'")
     ordered = sorted(configs, key=run_steps)
     tasks = []
-    for group in pack(ordered, max_models=max(len(ordered), 1)):
-        size = math.ceil(len(group) / math.ceil(len(group) / max_models))
+    if str(device).startswith("cuda"):
+        groups: dict[tuple, list[RunConfig]] = {}
+        for c in ordered:
+            groups.setdefault(group_key(c), []).append(c)
+        packs = list(groups.values())
+    else:
+        packs = pack(ordered, max_models=max(len(ordered), 1))
+    for group in packs:
+        most = resolve_max_models(max_models, device, group[0])
+        size = math.ceil(len(group) / math.ceil(len(group) / most))
         tasks += [group[i:i + size] for i in range(0, len(group), size)]
     return tasks
 
 
-def plan_sweep(configs: Sequence[RunConfig], store: Store, *, max_models: int = 16) -> SweepPlan:
+def plan_sweep(configs: Sequence[RunConfig], store: Store, *, max_models: int | str | None = DEFAULT_MAX_MODELS,
+               device: str = "cpu") -> SweepPlan:
     """The tasks a sweep would run now (only runs missing from ``store``)."""
     configs = list(configs)
     n_runs = len({c.run_id for c in configs})
     todo = store.missing(configs)
-    tasks = make_tasks(todo, max_models=max_models)
+    tasks = make_tasks(todo, max_models=max_models, device=device)
     return SweepPlan(n_runs=n_runs, n_cached=n_runs - len(todo), tasks=tasks,
                      model_steps=sum(run_steps(c) for c in todo))
 

@@ -1,0 +1,168 @@
+"""What both training loops share: step counts, packing keys, the result of a run, and the recorder
+that evaluates the models at their evaluation and snapshot steps.
+
+Time is t = lr × steps; a run stops after round(t_max / lr) steps. The loss is evaluated at t = 0 and
+at ``eval_per_decade`` log-spaced times per decade in [1, t_max] (rounded to whole steps), either
+exactly (linear students, ``population_loss``) or on a held-out set drawn once per run from its
+``eval`` stream (``sampled_loss``), accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from supdyn.config import RunConfig
+from supdyn.data import SparseBatch, sample, stream_seed, torch_generator
+from supdyn.model import Student, population_loss, sampled_loss
+
+# fields that models trained together must share (the rest may differ per model)
+GROUP_FIELDS = ("variant", "n_features", "d_hidden", "batch", "eval_size", "dtype", "optimizer",
+                "eval_exact")
+
+
+def run_steps(cfg: RunConfig) -> int:
+    """Number of SGD steps of a run: round(t_max / lr) (t = lr × steps)."""
+    return int(round(cfg.train.t_max / cfg.train.lr))
+
+
+def group_key(cfg: RunConfig) -> tuple:
+    """Runs with equal keys can be trained in one batched call of :func:`supdyn.train.train`."""
+    return (cfg.variant, cfg.data.n_features, cfg.model.d_hidden, cfg.train.batch,
+            cfg.train.eval_size, cfg.train.dtype, cfg.train.optimizer, cfg.eval_exact)
+
+
+def param_dtype(cfg: RunConfig) -> torch.dtype:
+    """Parameters' dtype: float64 for ``dtype = "float64"``, else float32 (``tf32`` too: only its
+    CUDA matmuls differ)."""
+    return torch.float64 if cfg.train.dtype == "float64" else torch.float32
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run. Arrays are numpy; t is in units of lr × steps.
+
+    t: (n_eval,)  loss: (n_eval,)  per_feature: (n_eval, n_features) or None
+    snapshots: name → (n_snap, ...) arrays (``B``, and ``enc``/``dec`` for learnable), at snapshot_t.
+    engine: the training step that produced it (``sparse``, ``static`` or ``static+graphs``).
+    """
+
+    config: RunConfig
+    t: np.ndarray
+    loss: np.ndarray
+    steps: np.ndarray
+    per_feature: np.ndarray | None = None
+    snapshot_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    snapshots: dict[str, np.ndarray] = field(default_factory=dict)
+    diverged: bool = False
+    diverged_step: int | None = None
+    diverged_t: float | None = None
+    wall_time: float = 0.0
+    device: str = "cpu"
+    engine: str = "sparse"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"t": self.t, "loss": self.loss, "steps": self.steps, "snapshot_t": self.snapshot_t}
+        if self.per_feature is not None:
+            out["per_feature"] = self.per_feature
+        for name, arr in self.snapshots.items():
+            out[f"snapshot_{name}"] = arr
+        return out
+
+
+@contextlib.contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush float32 denormals to zero inside the block (CPU), restore the default after."""
+    changed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if changed:
+            torch.set_flush_denormal(False)
+
+
+def eval_steps(cfg: RunConfig) -> np.ndarray:
+    """Steps at which a run is evaluated: 0 and round(t / lr) for log-spaced t in [1, t_max]."""
+    lr, t_max, per = cfg.train.lr, cfg.train.t_max, cfg.train.eval_per_decade
+    n_steps = run_steps(cfg)
+    ts = [0.0]
+    if t_max >= 1:
+        n_pts = int(np.floor(per * np.log10(t_max) + 1e-9)) + 1
+        ts += list(10.0 ** (np.arange(n_pts) / per)) + [t_max]
+    steps = np.unique(np.clip(np.round(np.asarray(ts) / lr), 0, n_steps).astype(np.int64))
+    return np.union1d(steps, [0, n_steps])
+
+
+def eval_set(configs: list[RunConfig], st: Student, device: torch.device) -> SparseBatch | None:
+    """The held-out evaluation samples of every run (its ``eval`` stream), or None for exact losses."""
+    if configs[0].eval_exact:
+        return None
+    gens = [torch_generator(stream_seed(c.seed, "eval"), device) for c in configs]
+    return sample(st.p, configs[0].train.eval_size, gens, st.teacher.dtype)
+
+
+class Recorder:
+    """Evaluation losses, per-feature losses and snapshots of every model at its own steps.
+
+    ``events`` are the steps (ascending) at which some model is evaluated or snapshotted;
+    :meth:`evaluate` is called at each (a diverged model's values are NaN); :meth:`results` builds
+    the :class:`RunResult` list. ``loss0`` (n_models,) is the loss at t = 0 (the divergence scale).
+    """
+
+    def __init__(self, configs: list[RunConfig], st: Student, xs: SparseBatch | None, *,
+                 eval_chunk: int = 4096) -> None:
+        self.configs, self.st, self.xs, self.chunk = configs, st, xs, eval_chunk
+        n = configs[0].data.n_features
+        self.ev_steps = [eval_steps(c) for c in configs]
+        self.snap_steps = [np.round(np.asarray(c.train.snapshots) / c.train.lr).astype(np.int64)
+                           for c in configs]
+        self.per_feature = any(c.train.per_feature for c in configs)
+        self.losses = [np.full(len(s), np.nan) for s in self.ev_steps]
+        self.pf = [np.full((len(s), n), np.nan) if c.train.per_feature else None
+                   for s, c in zip(self.ev_steps, configs)]
+        self.snaps: list[dict[str, list[np.ndarray]]] = [{} for _ in configs]
+        self.ev_pos = np.zeros(len(configs), dtype=np.int64)
+        self.loss0 = np.full(len(configs), np.nan)
+        self.events = sorted({int(s) for s in np.concatenate(self.ev_steps + [s for s in self.snap_steps
+                                                                               if s.size])})
+
+    def evaluate(self, step: int, diverged: np.ndarray, on_eval: Callable[[int], None] | None) -> None:
+        """Record the models whose next evaluation (or a snapshot) is at ``step``."""
+        m, pos = len(self.configs), self.ev_pos
+        need = [i for i in range(m) if pos[i] < len(self.ev_steps[i]) and self.ev_steps[i][pos[i]] == step]
+        snap = [i for i in range(m) if step in self.snap_steps[i]]
+        if need:
+            st = self.st
+            loss, per = population_loss(st) if self.xs is None else sampled_loss(st, self.xs, chunk=self.chunk)
+            loss, per = loss.cpu().numpy(), per.cpu().numpy() if self.per_feature else None
+            for i in need:
+                self.losses[i][pos[i]] = np.nan if diverged[i] else loss[i]
+                if self.pf[i] is not None:
+                    self.pf[i][pos[i]] = np.nan if diverged[i] else per[i]
+                pos[i] += 1
+                if step == 0:
+                    self.loss0[i] = loss[i]
+        if snap:
+            arrays = self.st.snapshot()
+            for i in snap:
+                for name, arr in arrays.items():
+                    self.snaps[i].setdefault(name, []).append(arr[i])
+        if on_eval is not None and need:
+            on_eval(step)
+
+    def results(self, diverged: np.ndarray, div_step: list[int | None], wall: float, device: torch.device,
+                engine: str) -> list[RunResult]:
+        out = []
+        for i, c in enumerate(self.configs):
+            lr = c.train.lr
+            out.append(RunResult(
+                config=c, t=self.ev_steps[i] * lr, loss=self.losses[i], steps=self.ev_steps[i],
+                per_feature=self.pf[i], snapshot_t=self.snap_steps[i] * lr,
+                snapshots={k: np.stack(v) for k, v in self.snaps[i].items()}, diverged=bool(diverged[i]),
+                diverged_step=div_step[i], diverged_t=None if div_step[i] is None else div_step[i] * lr,
+                wall_time=wall, device=str(device), engine=engine))
+        return out

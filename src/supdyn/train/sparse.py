@@ -1,0 +1,109 @@
+"""The CPU training step: sparse-aware, with data-dependent shapes (the fastest path on a CPU).
+
+Each step takes a fresh batch per model (from the model's ``train`` stream, a
+:class:`supdyn.data.BatchStream`: 16 steps' batches per sampler call at batch 1024), computes the loss
+L = (1/batch) Σ_s ½‖y*_s − y_s‖² and its hand-written gradient (:func:`supdyn.model.step_grads`:
+compaction of the non-empty samples and the active features, gather forward, sparse backward), and
+updates θ ← θ − lr_m ∇θ L for every model m with its own learning rate.
+
+A model diverges when its batch loss is non-finite or exceeds ``diverge_factor`` × its loss at t = 0;
+it is then frozen (parameters zeroed, its curve NaN afterwards) and the step is recorded; the others go
+on. The batch loss is read on the host every step (the step's one sync of its own; the sampler and the
+compaction add a few small ones): see :mod:`supdyn.train.static` for the device path without them.
+Dense gradients update whole parameters; row gradients (none: rows of Bᵀ, learnable: rows of Eᵀ, one
+per active feature) update only those rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from supdyn.config import RunConfig
+from supdyn.data import BatchStream, SparseBatch, stream_seed, torch_generator
+from supdyn.model import Student, build_student, step_grads
+from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
+
+
+def sgd_update(st: Student, grads: dict[str, torch.Tensor],
+               rows: dict[str, tuple[torch.Tensor, torch.Tensor]], lr: torch.Tensor) -> None:
+    """θ ← θ − lr_m g (lr: (n_models,), zero for models that are done or diverged).
+
+    ``rows`` holds row gradients (see :func:`supdyn.model.step_grads`): only those rows change.
+    Non-finite gradient entries are zeroed first.
+    """
+    for g in [*grads.values(), *(v for _, v in rows.values())]:
+        g.nan_to_num_(0.0, 0.0, 0.0)
+    for name, g in grads.items():
+        p = st.params[name]
+        p.sub_(g.mul_(lr.view(-1, *([1] * (g.dim() - 1)))))
+    for name, (idx, val) in rows.items():
+        p = st.params[name]
+        flat = p.view(p.shape[0] * p.shape[1], p.shape[2])  # (n_models·N, width)
+        lr_rows = lr[torch.div(idx, p.shape[1], rounding_mode="floor")]  # (n_rows,)
+        flat.index_add_(0, idx, val.mul_(lr_rows[:, None]), alpha=-1)
+
+
+def train_step(st: Student, batches: Iterator[SparseBatch],
+               lr: torch.Tensor | Callable[[np.ndarray], torch.Tensor]) -> np.ndarray:
+    """One online SGD step of every model: the next batch of ``batches`` (e.g. a
+    :class:`supdyn.data.BatchStream`), loss, gradients, update θ ← θ − lr_m ∇θ L.
+
+    ``lr`` is (n_models,) or a function of the batch loss (host numpy, (n_models,)) returning it
+    (used by :func:`train_sparse` to freeze diverged models before the update). Returns the batch loss
+    (its copy to the host is the step's one sync of its own).
+    """
+    x = next(batches)
+    batch_loss, grads, rows = step_grads(st, x)
+    bl = batch_loss.cpu().numpy()
+    sgd_update(st, grads, rows, lr(bl) if callable(lr) else lr)
+    return bl
+
+
+def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
+                 on_eval: Callable[[int], None] | None) -> list[RunResult]:
+    """Train ``configs`` (one group, see :func:`supdyn.train.group_key`) with :func:`train_step`."""
+    start = time.perf_counter()
+    c0 = configs[0]
+    m = len(configs)
+    dtype = param_dtype(c0)
+    st = build_student(configs, device=device, dtype=dtype)
+    train_gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in configs]
+    batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
+    rec = Recorder(configs, st, eval_set(configs, st, device))
+    n_steps = np.array([run_steps(c) for c in configs])
+    active = n_steps > 0
+    diverged = np.zeros(m, dtype=bool)
+    div_step: list[int | None] = [None] * m
+    lr_t = torch.tensor([c.train.lr for c in configs], dtype=dtype, device=device)
+    events = set(rec.events)
+    total = int(n_steps.max())
+
+    def freeze(bl: np.ndarray) -> torch.Tensor:
+        """Freeze the models whose batch loss diverged at ``step``; the learning rates of the step."""
+        bad = active & (~np.isfinite(bl) | (bl > c0.train.diverge_factor * np.maximum(rec.loss0, 1e-300)))
+        for i in np.flatnonzero(bad):
+            diverged[i], active[i] = True, False
+            div_step[i] = step
+            for p in st.params.values():
+                p[i].zero_()
+        return lr_t * torch.as_tensor(active, device=device, dtype=dtype)
+
+    bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train {m} model(s)",
+               mininterval=0.5, leave=False)
+    for step in range(total + 1):
+        if step in events:
+            rec.evaluate(step, diverged, on_eval)
+        if step == total:
+            break
+        active &= step < n_steps
+        if not active.any():
+            break
+        train_step(st, batches, freeze)
+        bar.update(1)
+    bar.close()
+    return rec.results(diverged, div_step, time.perf_counter() - start, device, "sparse")
