@@ -175,3 +175,31 @@ def _tiny_capacity(init):
 def test_engine_choice_is_checked():
     with pytest.raises(ValueError, match="^engine: got 'fast'; allowed: one of auto, sparse, static$"):
         train([_cfg()], engine="fast", progress=False)
+
+
+def test_a_pack_sheds_finished_and_diverged_models(device, monkeypatch):
+    """When most models of a pack are done (or diverged) the pack keeps only the others; their curves,
+    per-feature losses and snapshots equal runs alone, and dropped runs keep theirs."""
+    shrinks = []
+    monkeypatch.setattr(engine.StaticRunner, "shrink", _spy(engine.StaticRunner.shrink, shrinks))
+    long = _cfg(variant="learnable", seed=0, t_max=200.0, per_feature=True, snapshots=(5.0, 150.0))
+    short = [_cfg(variant="learnable", seed=s, t_max=8.0) for s in (1, 2)]
+    bad = _cfg(variant="learnable", seed=6, lr=2000.0, t_max=2e5, snapshots=(1.5e5,))
+    results = train([long, *short, bad], device=device, engine="static", progress=False)
+    assert shrinks and shrinks[0] == [0]  # at t = 8 only the long run is left active
+    for c, r in zip([long, *short], results):
+        (alone,) = train([c], device=device, engine="static", progress=False)
+        np.testing.assert_allclose(r.loss, alone.loss, rtol=1e-5)
+        if c.train.per_feature:
+            np.testing.assert_allclose(r.per_feature, alone.per_feature, rtol=1e-5, atol=1e-12)
+            np.testing.assert_allclose(r.snapshots["B"], alone.snapshots["B"], rtol=1e-4, atol=1e-7)
+    rb = results[3]
+    assert rb.diverged and np.all(np.isnan(rb.loss[rb.steps > rb.diverged_step]))
+    assert rb.snapshots["B"].shape == (1, 16, 16) and np.all(rb.snapshots["B"] == 0)
+
+
+def _spy(method, calls):
+    def wrapped(self, keep):
+        calls.append([int(k) for k in keep])
+        return method(self, keep)
+    return wrapped

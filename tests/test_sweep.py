@@ -62,6 +62,55 @@ def test_tasks_group_by_shape_sort_by_steps_and_balance():
         make_tasks(cfgs, max_models=0)
 
 
+def test_cuda_packs_every_run_of_a_shape_by_memory(monkeypatch):
+    """On CUDA a shape's runs share tasks whatever their step counts (finished models freeze and are
+    shed), sorted by steps; ``auto`` takes as many models as 80 % of the free memory holds."""
+    cfgs = [_cfg(seed=s, t_max=float(10 + 10 * (s % 3))) for s in range(17)] + [_cfg(seed=s, d_hidden=4) for s in range(3)]
+    tasks = make_tasks(cfgs, max_models=16, device="cuda")
+    assert sorted(len(t) for t in tasks) == [3, 17 // 2, 17 - 17 // 2]  # 17 runs of K = 8 cut in two halves
+    for task in tasks:
+        assert [run_steps(c) for c in task] == sorted(run_steps(c) for c in task)
+    from supdyn.train.memory import EVAL_BUDGET, model_bytes
+    per = model_bytes(cfgs[0], eval_chunk=0)
+    monkeypatch.setattr(tasks_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(tasks_mod.torch.cuda, "mem_get_info", lambda dev: ((EVAL_BUDGET + 10 * per) / 0.8, 0))
+    assert tasks_mod.resolve_max_models("auto", "cuda", cfgs[0]) == 10
+    assert [len(t) for t in make_tasks(cfgs[:17], max_models="auto", device="cuda")] == [9, 8]
+    assert tasks_mod.resolve_max_models("auto", "cpu", cfgs[0]) == 16
+    assert tasks_mod.resolve_max_models(5, "cuda", cfgs[0]) == 5
+    with pytest.raises(ValueError, match="^max_models: got 'many'; allowed: an integer >= 1 or 'auto'$"):
+        make_tasks(cfgs, max_models="many")
+
+
+def test_lanes_train_tasks_at_once_and_record_failures(tmp_path, monkeypatch):
+    """Tasks in concurrent lanes (threads; CUDA streams on a GPU) store the same runs as one after the
+    other, and a failing run is retried alone, then recorded."""
+    from supdyn.sweep.lanes import run_lanes
+    from supdyn.sweep.tasks import Tracker
+
+    real_train = tasks_mod.train
+    threads = set()
+
+    def flaky(configs, **kw):
+        threads.add(threading.current_thread().name)
+        if any(c.seed == 13 for c in configs):
+            raise FloatingPointError("injected failure for seed 13")
+        return real_train(configs, **kw)
+
+    monkeypatch.setattr(tasks_mod, "train", flaky)
+    cfgs = [_cfg(seed=s, d_hidden=k) for s, k in [(1, 8), (2, 4), (13, 4), (4, 2), (5, 8)]]
+    store, ref = Store(tmp_path / "lanes"), Store(tmp_path / "ref")
+    bar = SimpleNamespace(update=lambda n: None)
+    track = Tracker(store, 1, bar)
+    run_lanes(make_tasks(cfgs, max_models=4), str(store.root), "cpu", track, lanes=3)
+    assert len(threads) >= 2 and all(t.startswith("supdyn-lane-") for t in threads)
+    assert [rid for rid, _ in track.failed] == [cfgs[2].run_id]
+    run_sweep([c for c in cfgs if c.seed != 13], ref, progress=False)
+    for c in cfgs:
+        if c.seed != 13:
+            np.testing.assert_array_equal(store.load(c).loss, ref.load(c).loss)
+
+
 def test_submit_kwargs_request_a_gpu_for_cuda_tasks():
     assert submit_kwargs("cpu", "k") == {"pure": False, "key": "k"}
     assert submit_kwargs("cuda", "k")["resources"] == {"GPU": 1}
@@ -325,3 +374,23 @@ def test_task_cost_orders_long_and_wide_tasks_first():
     wide = [_cfg(seed=2, t_max=10.0, d_hidden=16)]
     assert task_cost(long_) == 3 * task_cost(short) and task_cost(wide) == 2 * task_cost(short)
     assert task_cost(short * 4) == 4 * task_cost(short)
+
+
+def test_estimate_phases_follow_the_shedding_rule():
+    from supdyn.sweep.estimate import phases, schedule
+
+    assert phases([10, 10, 10, 100]) == [(4, 10), (1, 90)]
+    assert phases([10, 20, 30, 40]) == [(4, 10), (4, 10), (2, 10), (1, 10)]
+    assert phases([5, 5]) == [(2, 5)]
+    assert schedule([5, 4, 3, 3], 2) == 8 and schedule([5, 4, 3, 3], 1) == 15
+
+
+def test_static_probe_times_every_phase():
+    """The static-engine probe (run on CPU tensors here) returns a positive time and the matmul work of
+    its phases: 3 runs of 20 steps and 1 of 40 → 4 models for 20 steps, then 1 for 20."""
+    from supdyn.sweep.estimate import probe_static
+
+    cfgs = [_cfg(seed=s, t_max=20.0) for s in range(3)] + [_cfg(seed=9, t_max=40.0)]
+    est = probe_static(cfgs, torch.device("cpu"), rate=1e9)
+    assert est.seconds > 0 and np.isfinite(est.seconds)
+    assert est.work == pytest.approx((4 * 20 + 1 * 20) * 4 * 64 * 32 * 8 / 1e9)

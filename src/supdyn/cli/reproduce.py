@@ -83,9 +83,12 @@ def estimate_seconds(missing: list[RunConfig], kw: dict[str, Any], n_experiments
         how = f"{len(tasks)} task(s), timed here on {kw['device']} and summed (a cluster runs them in parallel)"
         est = estimate_sweep(tasks, device=kw["device"], executor="local", workers=1)
     else:
-        est = estimate_sweep(tasks, device=kw["device"], executor=kw["executor"], workers=kw["workers"])
+        lanes = kw.get("lanes", 1) if kw["device"].startswith("cuda") else 1
+        est = estimate_sweep(tasks, device=kw["device"], executor=kw["executor"], workers=kw["workers"],
+                             lanes=lanes)
         how = (f"{len(tasks)} task(s) on {kw['device']}, "
-               + (f"{kw['workers']} Dask workers" if kw["executor"] == "dask" else "one process"))
+               + (f"{kw['workers']} Dask workers" if kw["executor"] == "dask" else
+                  f"{lanes} lanes" if lanes > 1 else "one process"))
     return est["seconds"] + ANALYSIS_S * n_experiments, how
 
 

@@ -39,6 +39,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                    help="at most N runs trained together per task; auto (default): 16 on the CPU (4 on "
                         "reproduce's automatic LocalCluster), on CUDA as many as 80%% of the free GPU "
                         "memory holds (every run of one shape in one task where it fits)")
+    g.add_argument("--lanes", type=int, default=None, metavar="N",
+                   help="tasks trained at once on one CUDA GPU, each on its own stream (default 4)")
     g.add_argument("--retries", type=int, default=2, metavar="N",
                    help="retries of a failing run before it is recorded as failed (default 2)")
     s = parser.add_argument_group("SLURM (the extra supdyn[slurm]; defaults from a spec's [slurm] table)")

@@ -54,6 +54,18 @@ class SparseBatch:
         x[self.row * self.n_features + self.col] = self.value
         return x.view(self.n_models, self.batch, self.n_features)  # (n_models, batch, n_features)
 
+    def models(self, keep: "np.ndarray | list[int]") -> "SparseBatch":
+        """The samples of the models ``keep`` (in that order), renumbered 0..len(keep)-1."""
+        keep_t = torch.as_tensor(np.asarray(keep, dtype=np.int64), device=self.row.device)
+        new = torch.full((self.n_models,), -1, dtype=torch.int64, device=self.row.device)
+        new[keep_t] = torch.arange(keep_t.numel(), device=self.row.device)
+        nm = new[self.model]  # (nnz,) new model index or -1
+        mask = nm >= 0
+        order = torch.argsort(nm[mask], stable=True)  # entries grouped by new model, order kept within
+        row = (nm[mask] * self.batch + self.row[mask] % self.batch)[order]
+        return SparseBatch(row, self.col[mask][order], self.value[mask][order], int(keep_t.numel()), self.batch,
+                           self.n_features)
+
     def select(self, start: int, stop: int) -> "SparseBatch":
         """Samples start..stop-1 of every model (used to evaluate in chunks)."""
         s = self.row % self.batch

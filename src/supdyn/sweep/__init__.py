@@ -22,7 +22,9 @@ run does not sink its batch; a run that failed ``retries + 1`` times is recorded
 ``Store.mark_failed`` and listed in the report, and the sweep goes on. A worker that dies loses only
 the task it was running: Dask reschedules it, and the task skips runs already in the store.
 
-GPU: ``device="cuda"`` trains on CUDA; Dask workers on GPU nodes declare a ``GPU`` resource
+GPU: ``device="cuda"`` trains on CUDA with the static engine; the local executor packs every run of one
+shape into as few tasks as GPU memory allows and trains ``lanes`` tasks at once on separate CUDA streams
+(:mod:`supdyn.sweep.lanes`). Dask workers on GPU nodes declare a ``GPU`` resource
 (``dask worker --resources GPU=1``; a LocalCluster or SLURM job gets it automatically) and every
 CUDA task requires one (:func:`submit_kwargs`).
 
@@ -47,6 +49,7 @@ from tqdm.auto import tqdm
 from supdyn.config import RunConfig
 from supdyn.store import Store
 from supdyn.sweep.cluster import SlurmOptions, build_slurm_cluster, run_dask
+from supdyn.sweep.lanes import GPU_LANES, run_lanes
 from supdyn.sweep.tasks import (SweepPlan, Tracker, error_line, make_tasks, plan_sweep, submit_kwargs,
                                 task_cost, train_task)
 from supdyn.train import run_steps
@@ -118,7 +121,7 @@ def check_device(device: str) -> None:
 def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *, executor: str = "local",
               workers: int = 2, scheduler: str | None = None, slurm: SlurmOptions | dict | None = None,
               device: str = "cpu", max_models: int | str | None = "auto", retries: int = 2,
-              progress: bool = True) -> SweepReport:
+              lanes: int = GPU_LANES, progress: bool = True) -> SweepReport:
     """Compute every run of ``configs`` missing from ``store`` (see the module docstring).
 
     ``scheduler`` (a Dask scheduler address) or ``slurm`` (:class:`SlurmOptions` or a ``[slurm]``
@@ -126,6 +129,8 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
     ``workers`` processes. Returns a :class:`SweepReport`; failed runs do not raise.
     """
     _check_options(executor, workers, device, max_models, retries)
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes: got {lanes!r}; allowed: an integer >= 1")
     if scheduler and slurm is not None:
         raise ValueError("scheduler: cannot be combined with slurm; allowed: one of the two")
     if isinstance(slurm, dict):
@@ -145,7 +150,10 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
               mininterval=0.5) as bar:
         track = Tracker(store, retries, bar)
         if plan.tasks and executor == "local":
-            _run_local(plan.tasks, root, device, track)
+            if device.startswith("cuda") and lanes > 1 and len(plan.tasks) > 1:
+                run_lanes(plan.tasks, root, device, track, lanes)
+            else:
+                _run_local(plan.tasks, root, device, track)
         elif plan.tasks:
             run_dask(plan.tasks, root, device, track, workers=workers, scheduler=scheduler, slurm=slurm)
     return SweepReport(n_runs=plan.n_runs, n_cached=plan.n_cached,
@@ -179,9 +187,11 @@ def executor_from_args(args: Any, slurm_table: dict[str, Any] | None = None) -> 
         "executor": "dask" if (scheduler or use_slurm) else (executor or "local"),
         "workers": _arg(args, "workers", 2), "scheduler": scheduler or None, "slurm": slurm,
         "device": _arg(args, "device", "cpu"), "max_models": _max_models(_arg(args, "max_models", "auto")),
-        "retries": _arg(args, "retries", 2),
+        "retries": _arg(args, "retries", 2), "lanes": _arg(args, "lanes", GPU_LANES),
     }
     _check_options(kw["executor"], kw["workers"], kw["device"], kw["max_models"], kw["retries"])
+    if kw["lanes"] < 1:
+        raise ValueError(f"--lanes: got {kw['lanes']}; allowed: an integer >= 1")
     return kw
 
 

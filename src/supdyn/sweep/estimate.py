@@ -1,17 +1,20 @@
 """Wall-time estimate of a sweep before it runs (``--dry-run``): each task is timed briefly on this
 machine as it will run (its real pack, engine, device and thread count), extrapolated to its number of
-steps and evaluations, and the tasks are scheduled on the executor's workers (longest first).
+steps and evaluations, and the tasks are scheduled on the executor's workers or lanes.
 
-Per task: ``steps × step time + evaluations × evaluation time + set-up``, where
-* static engine (CUDA): a :class:`supdyn.train.StaticRunner` of the whole pack, graphs captured, timed
-  over a few blocks (its step time does not depend on the training state);
+Per task: Σ_phases steps × step time + evaluations × evaluation time + set-up, where
+* static engine (CUDA): :class:`supdyn.train.StaticRunner` packs, graphs captured, timed over a few
+  blocks (the step does the same work at every training state). A pack sheds its finished models
+  (:data:`supdyn.train.engine.SHRINK_FRACTION`), so the phases between the runs' step counts have fewer
+  models: the step time is timed at the largest and the smallest pack size and interpolated linearly;
 * sparse engine (CPU): the pack trained for ``PROBE_STEPS`` steps from t = 0 with the worker's thread
   count; the step gets cheaper as the outputs' errors become sparse, by the measured factor
   :data:`LATE_STEP_FACTOR` after the first ``EARLY_STEPS`` steps;
 * evaluation: one evaluation of the pack (sampled or exact), timed, times the number of evaluation steps.
-Workers: the local executor runs the tasks one after the other; a Dask LocalCluster runs ``workers``
-single-threaded tasks at once (longest-processing-time-first schedule) after a start-up of about
-:data:`DASK_STARTUP` seconds.
+Schedule: the local executor runs the tasks one after the other, or on CUDA ``lanes`` at once, with at
+least the matmul work of every task at the measured matmul rate (lanes overlap launch-bound work, not
+arithmetic); a Dask LocalCluster runs ``workers`` single-threaded tasks at once (longest first) after a
+start-up of about :data:`DASK_STARTUP` seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from supdyn.config import RunConfig
 from supdyn.model import population_loss, sampled_loss
 from supdyn.train import StaticRunner, eval_steps, flush_denormals, resolve_engine, run_steps
 from supdyn.train.common import eval_set
+from supdyn.train.engine import SHRINK_FRACTION, matmul_precision
 from supdyn.train.memory import eval_chunk
 
 PROBE_STEPS = 32
@@ -39,21 +43,10 @@ DASK_STARTUP = 6.0
 
 @dataclass
 class TaskEstimate:
-    """One task's probe: step time at t = 0, late-step factor, evaluation time and count, set-up."""
+    """One task's probe: ``seconds`` (alone) and ``work`` (its matmul flops at the matmul rate, seconds)."""
 
-    n_models: int
-    steps: int
-    step_s: float
-    eval_s: float
-    n_evals: int
-    setup_s: float
-    late_factor: float = 1.0
-
-    @property
-    def seconds(self) -> float:
-        early = min(self.steps, EARLY_STEPS)
-        late = self.steps - early
-        return self.step_s * (early + self.late_factor * late) + self.eval_s * self.n_evals + self.setup_s
+    seconds: float
+    work: float = 0.0
 
 
 def _sync(device: torch.device) -> None:
@@ -61,76 +54,130 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _eval_time(configs: list[RunConfig], run_st, device: torch.device) -> float:
-    xs = eval_set(configs, run_st, device)
-    chunk = eval_chunk(len(configs), configs[0].data.n_features)
+def _eval_time(configs: list[RunConfig], st, device: torch.device) -> float:
+    xs = eval_set(configs, st, device)
     t0 = time.perf_counter()
     if xs is None:
-        population_loss(run_st)
+        population_loss(st)
     else:
-        sampled_loss(run_st, xs, chunk=chunk)
+        sampled_loss(st, xs, chunk=eval_chunk(len(configs), configs[0].data.n_features))
     _sync(device)
     return time.perf_counter() - t0
 
 
-def probe_task(task: Sequence[RunConfig], device: str, threads: int | None = None) -> TaskEstimate:
+def _n_events(configs: list[RunConfig]) -> int:
+    steps: set[int] = set()
+    for c in configs:
+        steps.update(int(s) for s in eval_steps(c))
+    return len(steps)
+
+
+def phases(n_steps: Sequence[int]) -> list[tuple[int, int]]:
+    """(pack size, steps) of each phase of a static pack whose models stop after ``n_steps`` steps and
+    which keeps only its active models once they are at most SHRINK_FRACTION of it."""
+    left = sorted(int(s) for s in n_steps)
+    size, done, out = len(left), 0, []
+    for i, s in enumerate(left):
+        if s > done:
+            out.append((size, s - done))
+            done = s
+        active = len(left) - i - 1
+        if 0 < active <= SHRINK_FRACTION * size:
+            size = active
+    return out
+
+
+def _static_step(configs: list[RunConfig], dev: torch.device) -> tuple[float, float, StaticRunner]:
+    """(set-up seconds, seconds per step) of a static pack."""
+    t0 = time.perf_counter()
+    run = StaticRunner(configs, dev)
+    run.state.n_steps.fill_(1 << 40)
+    run.advance(2 * run.block)  # build, capture and warm up
+    _sync(dev)
+    setup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    run.launch(run.block)
+    _sync(dev)
+    reps = max(1, min(8, int(0.3 / max(time.perf_counter() - t1, 1e-6))))
+    t1 = time.perf_counter()
+    for _ in range(reps):
+        run.launch(run.block)
+    _sync(dev)
+    return setup, (time.perf_counter() - t1) / (reps * run.block), run
+
+
+def matmul_rate(device: torch.device) -> float:
+    """float32 (or current precision) 2048² matmul rate, flop/s."""
+    a = torch.randn(2048, 2048, device=device)
+    for _ in range(2):
+        a @ a
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    _sync(device)
+    return 5 * 2 * 2048 ** 3 / (time.perf_counter() - t0)
+
+
+def probe_static(configs: list[RunConfig], dev: torch.device, rate: float) -> TaskEstimate:
+    ph = phases([run_steps(c) for c in configs])
+    sizes = sorted({n for n, _ in ph})
+    setup, t_big, run = _static_step(configs, dev)
+    ev = _eval_time(configs, run.st, dev)
+    del run
+    t_small = t_big
+    if sizes and sizes[0] < len(configs):
+        _, t_small, run = _static_step(configs[:sizes[0]], dev)
+        del run
+    lo, hi = (sizes[0], len(configs)) if sizes else (len(configs), len(configs))
+
+    def step_time(n: int) -> float:
+        return t_big if hi == lo else t_small + (t_big - t_small) * (n - lo) / (hi - lo)
+
+    c0 = configs[0]
+    n, k, bs = c0.data.n_features, c0.model.d_hidden, c0.train.batch
+    flops = (6 if c0.variant == "learnable" else 4) * bs * n * (n if c0.variant == "none" else k)
+    seconds = sum(s * step_time(m) for m, s in ph) + ev * _n_events(configs) + setup * len(sizes)
+    return TaskEstimate(seconds, sum(s * m * flops for m, s in ph) / rate)
+
+
+def probe_sparse(configs: list[RunConfig], dev: torch.device) -> TaskEstimate:
+    from supdyn.data import BatchStream, stream_seed, torch_generator
+    from supdyn.model import build_student
+    from supdyn.train import param_dtype, train_step
+
+    c0 = configs[0]
+    t0 = time.perf_counter()
+    st = build_student(configs, device=dev, dtype=param_dtype(c0))
+    gens = [torch_generator(stream_seed(c.seed, "train"), dev) for c in configs]
+    batches = BatchStream(st.p, c0.train.batch, gens, param_dtype(c0))
+    lr = torch.tensor([c.train.lr for c in configs], dtype=param_dtype(c0), device=dev)
+    setup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for _ in range(PROBE_STEPS):
+        train_step(st, batches, lr)
+    step = (time.perf_counter() - t1) / PROBE_STEPS
+    steps = max(run_steps(c) for c in configs)
+    early = min(steps, EARLY_STEPS)
+    seconds = step * (early + LATE_STEP_FACTOR * (steps - early)) + _eval_time(configs, st, dev) * _n_events(configs)
+    return TaskEstimate(seconds + setup)
+
+
+def probe_task(task: Sequence[RunConfig], device: str, threads: int | None = None,
+               rate: float | None = None) -> TaskEstimate:
     """Time one task briefly on ``device`` (see the module docstring)."""
     configs = list(task)
     dev = torch.device(device)
-    steps = max(run_steps(c) for c in configs)
-    n_evals = _n_events(configs)
     old = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        with flush_denormals(), torch.no_grad():
-            t0 = time.perf_counter()
+        with flush_denormals(), torch.no_grad(), matmul_precision(configs[0].train.dtype == "tf32"):
             if resolve_engine("auto", device) == "static":
-                run = StaticRunner(configs, dev)
-                run.advance(2 * run.block)  # build, capture and warm up
-                _sync(dev)
-                setup = time.perf_counter() - t0
-                reps = max(1, min(8, int(0.5 / max(_time_block(run, dev), 1e-6))))
-                t1 = time.perf_counter()
-                for _ in range(reps):
-                    run.launch(run.block)
-                _sync(dev)
-                step_s = (time.perf_counter() - t1) / (reps * run.block)
-                est = TaskEstimate(len(configs), steps, step_s, _eval_time(configs, run.st, dev), n_evals, setup)
-            else:
-                from supdyn.data import BatchStream, stream_seed, torch_generator
-                from supdyn.model import build_student
-                from supdyn.train import param_dtype, train_step
-
-                c0 = configs[0]
-                st = build_student(configs, device=dev, dtype=param_dtype(c0))
-                gens = [torch_generator(stream_seed(c.seed, "train"), dev) for c in configs]
-                batches = BatchStream(st.p, c0.train.batch, gens, param_dtype(c0))
-                lr = torch.tensor([c.train.lr for c in configs], dtype=param_dtype(c0), device=dev)
-                setup = time.perf_counter() - t0
-                t1 = time.perf_counter()
-                for _ in range(PROBE_STEPS):
-                    train_step(st, batches, lr)
-                step_s = (time.perf_counter() - t1) / PROBE_STEPS
-                est = TaskEstimate(len(configs), steps, step_s, _eval_time(configs, st, dev), n_evals, setup,
-                                   LATE_STEP_FACTOR)
+                return probe_static(configs, dev, rate or matmul_rate(dev))
+            return probe_sparse(configs, dev)
     finally:
         torch.set_num_threads(old)
-    return est
-
-
-def _time_block(run: StaticRunner, dev: torch.device) -> float:
-    t0 = time.perf_counter()
-    run.launch(run.block)
-    _sync(dev)
-    return time.perf_counter() - t0
-
-
-def _n_events(configs: list[RunConfig]) -> int:
-    steps = set()
-    for c in configs:
-        steps.update(int(s) for s in eval_steps(c))
-    return len(steps)
 
 
 def schedule(seconds: list[float], workers: int) -> float:
@@ -141,11 +188,18 @@ def schedule(seconds: list[float], workers: int) -> float:
     return max(free)
 
 
-def estimate_sweep(tasks: list[list[RunConfig]], *, device: str, executor: str, workers: int
-                   ) -> dict[str, float]:
+def estimate_sweep(tasks: list[list[RunConfig]], *, device: str, executor: str, workers: int,
+                   lanes: int = 1) -> dict[str, float]:
     """{"seconds": the estimated wall time of training the tasks, "task_seconds": their sum, ...}."""
-    dask = executor == "dask" and not device.startswith("cuda")
-    threads = 1 if dask else None
-    per = [probe_task(t, device, threads).seconds for t in tasks]
-    wall = schedule(per, workers) + DASK_STARTUP if dask else float(np.sum(per))
-    return {"seconds": float(wall), "task_seconds": float(np.sum(per)), "n_tasks": len(tasks)}
+    cuda = device.startswith("cuda")
+    dask = executor == "dask" and not cuda
+    rate = matmul_rate(torch.device(device)) if cuda else None
+    per = [probe_task(t, device, 1 if dask else None, rate) for t in tasks]
+    seconds = [p.seconds for p in per]
+    if dask:
+        wall = schedule(seconds, workers) + DASK_STARTUP
+    elif cuda and lanes > 1:
+        wall = max(schedule(seconds, lanes), sum(p.work for p in per))
+    else:
+        wall = float(np.sum(seconds))
+    return {"seconds": float(wall), "task_seconds": float(np.sum(seconds)), "n_tasks": len(tasks)}

@@ -111,6 +111,7 @@ class Recorder:
     ``events`` are the steps (ascending) at which some model is evaluated or snapshotted;
     :meth:`evaluate` is called at each (a diverged model's values are NaN); :meth:`results` builds
     the :class:`RunResult` list. ``loss0`` (n_models,) is the loss at t = 0 (the divergence scale).
+    ``slot[i]``: the index of run i in the Student (−1 once dropped, see :meth:`shrink`).
     """
 
     def __init__(self, configs: list[RunConfig], st: Student, xs: SparseBatch | None, *,
@@ -127,32 +128,46 @@ class Recorder:
         self.snaps: list[dict[str, list[np.ndarray]]] = [{} for _ in configs]
         self.ev_pos = np.zeros(len(configs), dtype=np.int64)
         self.loss0 = np.full(len(configs), np.nan)
+        self.slot = np.arange(len(configs))
         self.events = sorted({int(s) for s in np.concatenate(self.ev_steps + [s for s in self.snap_steps
                                                                                if s.size])})
 
     def evaluate(self, step: int, diverged: np.ndarray, on_eval: Callable[[int], None] | None) -> None:
-        """Record the models whose next evaluation (or a snapshot) is at ``step``."""
-        m, pos = len(self.configs), self.ev_pos
+        """Record the models whose next evaluation (or a snapshot) is at ``step``. ``diverged``: per run."""
+        m, pos, slot = len(self.configs), self.ev_pos, self.slot
         need = [i for i in range(m) if pos[i] < len(self.ev_steps[i]) and self.ev_steps[i][pos[i]] == step]
         snap = [i for i in range(m) if step in self.snap_steps[i]]
-        if need:
+        if any(slot[i] >= 0 for i in need):
             st = self.st
             loss, per = population_loss(st) if self.xs is None else sampled_loss(st, self.xs, chunk=self.chunk)
             loss, per = loss.cpu().numpy(), per.cpu().numpy() if self.per_feature else None
-            for i in need:
-                self.losses[i][pos[i]] = np.nan if diverged[i] else loss[i]
-                if self.pf[i] is not None:
-                    self.pf[i][pos[i]] = np.nan if diverged[i] else per[i]
-                pos[i] += 1
-                if step == 0:
-                    self.loss0[i] = loss[i]
+        for i in need:
+            if slot[i] < 0 and not diverged[i]:
+                raise RuntimeError(f"run {i} was dropped before its evaluation at step {step}")
+            self.losses[i][pos[i]] = np.nan if diverged[i] else loss[slot[i]]
+            if self.pf[i] is not None:
+                self.pf[i][pos[i]] = np.nan if diverged[i] else per[slot[i]]
+            pos[i] += 1
+            if step == 0:
+                self.loss0[i] = loss[slot[i]]
         if snap:
             arrays = self.st.snapshot()
-            for i in snap:
+            for i in snap:  # a dropped run diverged: its parameters were zeroed
                 for name, arr in arrays.items():
-                    self.snaps[i].setdefault(name, []).append(arr[i])
+                    self.snaps[i].setdefault(name, []).append(arr[slot[i]] if slot[i] >= 0 else np.zeros_like(arr[0]))
         if on_eval is not None and need:
             on_eval(step)
+
+    def shrink(self, st: Student, keep: np.ndarray) -> None:
+        """The Student now holds only the runs at slots ``keep`` (in that order)."""
+        new = np.full(len(self.configs), -1)
+        live = np.flatnonzero(self.slot >= 0)
+        where = {int(s): int(i) for i, s in zip(live, self.slot[live])}
+        for j, s in enumerate(keep):
+            new[where[int(s)]] = j
+        self.slot, self.st = new, st
+        if self.xs is not None:
+            self.xs = self.xs.models(keep)
 
     def results(self, diverged: np.ndarray, div_step: list[int | None], wall: float, device: torch.device,
                 engine: str) -> list[RunResult]:

@@ -17,6 +17,7 @@ the science is measured in benchmarks/README.md. float32 is the default.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import warnings
 from typing import Callable, Iterator
@@ -28,10 +29,12 @@ from tqdm.auto import tqdm
 from supdyn.config import RunConfig
 from supdyn.data import stream_seed
 from supdyn.data.static_sampler import StaticSampler
-from supdyn.model import build_student
+from supdyn.model import Student, build_student
 from supdyn.train import memory
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
 from supdyn.train.static import DeviceState, static_grads
+
+_CAPTURE_LOCK = threading.Lock()
 
 STEPS_PER_DRAW = 16
 """Steps per block (one sampler call, one graph replay)."""
@@ -39,8 +42,12 @@ STEPS_PER_DRAW = 16
 
 @contextlib.contextmanager
 def matmul_precision(tf32: bool) -> Iterator[None]:
-    """TF32 CUDA matmuls inside the block when ``tf32``, restored after."""
+    """TF32 CUDA matmuls inside the block when ``tf32``, restored after (a process-wide setting: nothing
+    changes when it already has the requested value, so tasks of one precision may run in threads)."""
     old = torch.backends.cuda.matmul.allow_tf32
+    if old == bool(tf32):
+        yield
+        return
     torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
     try:
         yield
@@ -60,8 +67,8 @@ class StaticRunner:
         self.configs, self.device = configs, device
         self.st = build_student(configs, device=device, dtype=param_dtype(c0))
         self.batch = c0.train.batch
-        keys = [stream_seed(c.seed, "train") for c in configs]
-        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, keys, self.st.teacher.dtype)
+        self.keys = [stream_seed(c.seed, "train") for c in configs]
+        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
         self.state = DeviceState(self.st, [c.train.lr for c in configs], [run_steps(c) for c in configs],
                                  c0.train.diverge_factor, self.sampler.capacity)
         self.block = max(1, int(steps_per_draw))
@@ -81,6 +88,10 @@ class StaticRunner:
             self.state.apply(loss, dense, rows)
 
     def _capture(self, d: int) -> torch.cuda.CUDAGraph | None:
+        with _CAPTURE_LOCK:  # one capture at a time in this process (packs may train in several threads)
+            return self._capture_locked(d)
+
+    def _capture_locked(self, d: int) -> torch.cuda.CUDAGraph | None:
         saved = [t.clone() for t in self.state.mutable()] + [self.sampler.overflow.clone()]
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
@@ -94,7 +105,8 @@ class StaticRunner:
             if self._pool is None:
                 self._pool = torch.cuda.graph_pool_handle()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            # own capture stream and thread-local capture: packs may be captured in several threads at once
+            with torch.cuda.graph(graph, pool=self._pool, stream=side, capture_error_mode="thread_local"):
                 self.body(d)
             return graph
         except RuntimeError as exc:  # capture not supported here: run the same steps eagerly
@@ -127,6 +139,26 @@ class StaticRunner:
         for _ in range(r):
             self.launch(1)
 
+    def shrink(self, keep: np.ndarray) -> None:
+        """Keep only the models at slots ``keep`` (in that order): a smaller Student, sampler and state,
+        graphs captured again. A model's data depend only on its key and step, so its batches go on
+        unchanged; its parameters, flags and the step counter are carried over."""
+        idx = torch.as_tensor(np.asarray(keep, dtype=np.int64), device=self.device)
+        st, old = self.st, self.state
+        self.st = Student(st.variant, {k: v[idx].contiguous() for k, v in st.params.items()},
+                          {k: v[idx].contiguous() for k, v in st.fixed.items()}, st.teacher[idx].contiguous(),
+                          st.p[idx].contiguous(), st.n_features, st.d_hidden)
+        self.configs = [self.configs[i] for i in keep]
+        self.keys = [self.keys[i] for i in keep]
+        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
+        self.state = DeviceState(self.st, [c.train.lr for c in self.configs], [run_steps(c) for c in self.configs],
+                                 old.factor, self.sampler.capacity)
+        for name in ("threshold", "diverged", "div_step"):
+            getattr(self.state, name).copy_(getattr(old, name)[idx])
+        self.state.step.copy_(old.step)
+        self._graphs.clear()
+        self._pool = None
+
     def flags(self) -> tuple[np.ndarray, np.ndarray]:
         """(diverged (n_models,) bool, divergence step or −1) on the host; raises on a sampler overflow."""
         over = self.sampler.overflow.cpu().numpy()
@@ -138,30 +170,43 @@ class StaticRunner:
         return self.state.diverged.cpu().numpy(), self.state.div_step.cpu().numpy()
 
 
+SHRINK_FRACTION = 0.5
+"""At an evaluation point, a pack whose active models are at most this fraction of its size keeps only
+them (:meth:`StaticRunner.shrink`): finished and diverged models stop costing compute."""
+
+
 def train_static(configs: list[RunConfig], device: torch.device, progress: bool,
                  on_eval: Callable[[int], None] | None, *, graphs: bool | None = None,
                  steps_per_draw: int = STEPS_PER_DRAW, eval_chunk: int | None = None) -> list[RunResult]:
     """Train ``configs`` (one group, see :func:`supdyn.train.group_key`) with the static device step."""
     start = time.perf_counter()
+    m = len(configs)
     with matmul_precision(configs[0].train.dtype == "tf32"):
         run = StaticRunner(configs, device, graphs=graphs, steps_per_draw=steps_per_draw)
-        chunk = eval_chunk or memory.eval_chunk(len(configs), configs[0].data.n_features)
+        chunk = eval_chunk or memory.eval_chunk(m, configs[0].data.n_features)
         rec = Recorder(configs, run.st, eval_set(configs, run.st, device), eval_chunk=chunk)
         n_steps = np.array([run_steps(c) for c in configs])
         total = int(n_steps.max())
-        bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train {len(configs)} model(s)",
+        bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train {m} model(s)",
                    mininterval=0.5, leave=False)
-        done, diverged, div_step = 0, np.zeros(len(configs), dtype=bool), np.full(len(configs), -1)
+        done, idx = 0, np.arange(m)  # idx: the run of each model slot of the pack
+        diverged, div_step = np.zeros(m, dtype=bool), np.full(m, -1)
         for event in [s for s in rec.events if s <= total]:
             run.advance(event - done)
             bar.update(event - done)
             done = event
-            diverged, div_step = run.flags()
+            diverged[idx], div_step[idx] = run.flags()
             rec.evaluate(event, diverged, on_eval)
             if event == 0:
                 run.state.set_loss0(torch.from_numpy(rec.loss0))
-            if not ((event < n_steps) & ~diverged).any():
+            active = (event < n_steps[idx]) & ~diverged[idx]
+            if not active.any():
                 break
+            if active.sum() <= SHRINK_FRACTION * len(idx):
+                keep = np.flatnonzero(active)
+                run.shrink(keep)
+                rec.shrink(run.st, keep)
+                idx = idx[keep]
         bar.close()
     steps = [int(s) if s >= 0 else None for s in div_step]
     return rec.results(diverged, steps, time.perf_counter() - start, device, run.engine)
