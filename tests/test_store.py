@@ -31,6 +31,7 @@ def test_roundtrip_and_table(tmp_path):
     np.testing.assert_array_equal(run.arrays["per_feature"], res.per_feature)
     np.testing.assert_array_equal(run.arrays["snapshot_B"], res.snapshots["B"])
     assert run.meta["torch"] and run.meta["supdyn"] and run.meta["diverged"] is False
+    assert run.meta["engine"] == "sparse" and run.meta["device"] == "cpu"
     df = st.table()
     assert len(df) == 1 and df.loc[0, "a"] == 1.1 and df.loc[0, "final_loss"] == pytest.approx(res.loss[-1])
 

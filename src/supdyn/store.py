@@ -4,7 +4,7 @@ Layout of ``<root>``::
 
     <run_id>/config.json   canonical config (``RunConfig.to_dict``) and schema version
     <run_id>/arrays.npz    t, loss, steps, per_feature, snapshots (see ``RunResult.arrays``)
-    <run_id>/meta.json     versions, device, wall time, divergence, sha256 of arrays.npz
+    <run_id>/meta.json     versions, device, engine, wall time, divergence, sha256 of arrays.npz
     _tmp/                  runs being written (renamed into place when complete)
     _failed/<run_id>.json  runs that raised, with the error and the number of attempts
     _corrupt/              runs whose files failed their checksum, moved aside for inspection
@@ -235,7 +235,8 @@ class Store:
             meta = {
                 "run_id": rid, "schema_version": SCHEMA_VERSION, "supdyn": __version__,
                 "torch": _torch_version(), "numpy": np.__version__, "python": platform.python_version(),
-                "host": socket.gethostname(), "device": result.device, "wall_time": result.wall_time,
+                "host": socket.gethostname(), "device": result.device, "engine": result.engine,
+                "wall_time": result.wall_time,
                 "diverged": result.diverged, "diverged_step": result.diverged_step,
                 "diverged_t": result.diverged_t, "created": time.time(),
                 "arrays_sha256": _sha256(tmp / "arrays.npz"),

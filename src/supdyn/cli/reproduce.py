@@ -84,8 +84,7 @@ def estimate_seconds(missing: list[RunConfig], kw: dict[str, Any], n_experiments
         est = estimate_sweep(tasks, device=kw["device"], executor="local", workers=1)
     else:
         lanes = kw.get("lanes", 1) if kw["device"].startswith("cuda") else 1
-        est = estimate_sweep(tasks, device=kw["device"], executor=kw["executor"], workers=kw["workers"],
-                             lanes=lanes)
+        est = estimate_sweep(tasks, device=kw["device"], executor=kw["executor"], workers=kw["workers"])
         how = (f"{len(tasks)} task(s) on {kw['device']}, "
                + (f"{kw['workers']} Dask workers" if kw["executor"] == "dask" else
                   f"{lanes} lanes" if lanes > 1 else "one process"))

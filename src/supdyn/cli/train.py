@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from supdyn.config import VARIANTS, LAWS, NORMALIZATIONS, RunConfig, from_dict, read_toml
+from supdyn.config import DTYPES, LAWS, NORMALIZATIONS, VARIANTS, RunConfig, from_dict, read_toml
 from supdyn.data import stable_lr_bound
 from supdyn.store import Store
 from supdyn.sweep import check_device
@@ -16,7 +16,7 @@ FLAG_FIELDS = {
     "N": "n_features", "K": "d_hidden", "a": "a", "b": "b", "law": "law", "kappa": "kappa",
     "density": "density", "normalize": "normalize", "lr": "lr", "batch": "batch", "t_max": "t_max",
     "seed": "seed", "variant": "variant", "init_scale": "init_scale", "eval_size": "eval_size",
-    "snapshots": "snapshots",
+    "snapshots": "snapshots", "dtype": "dtype",
 }
 
 
@@ -42,7 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-size", dest="eval_size", type=int, help="held-out samples (default 16384)")
     p.add_argument("--per-feature", action="store_true", help="record the per-feature loss L_i(t)")
     p.add_argument("--snapshots", type=float, nargs="+", metavar="T", help="times at which to save B")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--dtype", choices=DTYPES, help="float32 (default), float64, or tf32 (float32 with "
+                                                   "TensorFloat-32 CUDA matmuls)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu; cuda trains with the static "
+                                                    "GPU engine)")
     p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

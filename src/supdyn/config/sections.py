@@ -98,6 +98,8 @@ class TrainConfig:
     Evaluation happens at t = 0 and at ``eval_per_decade`` log-spaced times per decade from t = 1
     (rounded to whole steps), on a held-out set of ``eval_size`` samples fixed per run, or exactly
     (closed-form population loss) for the linear students when ``eval_mode`` is ``exact``/``auto``.
+    ``dtype``: ``float32`` (default), ``float64``, or ``tf32`` (float32 parameters, TensorFloat-32 CUDA
+    matmuls; the same as float32 on the CPU).
     """
 
     lr: float = 1.0
