@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-import supdyn.model as model
+import supdyn.model.variants.encdec as model  # the encoder–decoder students: their sparse-path switches
 from supdyn.config import from_dict
 from supdyn.data import sample, second_moment, torch_generator
 from supdyn.model import build_student, embedding, loss_and_grads, population_loss, sampled_loss

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import supdyn.data.sampler as data
-import supdyn.model as model
+import supdyn.model.variants.encdec as model  # the encoder–decoder students: their sparse-path switches
 from supdyn.config import RunConfig, from_dict
 from supdyn.data import BatchStream, frequencies, sample, stream_seed, torch_generator
 from supdyn.data.static_sampler import StaticSampler, StaticStream

@@ -61,7 +61,7 @@ def test_static_grads_equal_the_sparse_step(variant, batch, device):
 def test_apply_is_sgd_with_frozen_and_finished_models(variant):
     st = _student(variant)
     s = StaticSampler(st.p, st.teacher, 64, [1, 2, 3], torch.float64)
-    state = DeviceState(st, [0.7, 0.3, 0.5], [5, 5, 0], 1e3, s.capacity)  # model 2: zero steps
+    state = DeviceState(st, [0.7, 0.3, 0.5], [5, 5, 0], 1e3)  # model 2: zero steps
     state.set_loss0(torch.tensor([1.0, 1e-30, 1.0]))  # model 1: any loss counts as diverged
     before = {k: v.clone() for k, v in st.params.items()}
     x = s.draw(state.step, 1)

@@ -64,7 +64,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def divergence_hint(cfg: RunConfig, step: int | None, t: float | None, bound: float) -> str:
     """One line: where the run diverged and a learning rate below the stability estimate 2/h_max."""
     curvature = "λ_max of the input second moment Σ = diag(p/3 − p²/4) + μμᵀ"
-    if cfg.variant != "none":
+    if cfg.spec.superposition:
         curvature += " times λ_max(WWᵀ) ≈ (1 + √(N/K))²"
     where = f"step {step} (t = {t:g})" if t is not None else f"step {step}"
     if not math.isfinite(bound):

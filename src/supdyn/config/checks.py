@@ -8,10 +8,12 @@ import functools
 import math
 from typing import Any
 
+from supdyn.config.variants import VARIANT_TABLE
+
 LAWS = ("power", "exponential", "algebraic", "user")
 NORMALIZATIONS = ("sum", "none")
 TEACHERS = ("power", "user")
-VARIANTS = ("auto", "none", "linear", "fixed", "learnable")
+VARIANTS = ("auto", *VARIANT_TABLE)
 OPTIMIZERS = ("sgd",)
 SCHEDULES = ("constant",)
 EVAL_MODES = ("auto", "sample", "exact")

@@ -12,6 +12,7 @@ from typing import Any
 
 from supdyn.config.checks import ConfigError, _cached_law_problem, _fail, _integer, _law_problem
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
+from supdyn.config.variants import Variant, variant_spec
 
 SCHEMA_VERSION = 2
 """Version of everything a run's result depends on besides its config. 2: training batches are drawn
@@ -35,12 +36,12 @@ class RunConfig:
         n, k = self.data.n_features, self.model.d_hidden
         if k > n:
             _fail("d_hidden", k, f"1 <= K <= n_features = {n}")
-        variant = self.variant
-        if variant == "none" and k != n:
-            _fail("d_hidden", k, f"K = n_features = {n} for variant 'none' (no superposition)")
-        if variant in ("fixed", "learnable") and self.model.init_scale == 0:
+        variant, spec = self.variant, self.spec
+        if not spec.superposition and k != n:
+            _fail("d_hidden", k, f"K = n_features = {n} for variant {variant!r} (no superposition)")
+        if spec.relu_bias and self.model.init_scale == 0:
             _fail("init_scale", 0.0, "init_scale > 0 for ReLU students (with B = 0, b = 0 no gradient flows)")
-        if self.train.eval_mode == "exact" and variant not in ("none", "linear"):
+        if self.train.eval_mode == "exact" and not spec.closed_form:
             _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
         d = self.data
         problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p) if d.law == "user"
@@ -56,10 +57,15 @@ class RunConfig:
         return "none" if self.model.d_hidden == self.data.n_features else "fixed"
 
     @property
+    def spec(self) -> Variant:
+        """The resolved variant's row of :data:`supdyn.config.variants.VARIANT_TABLE`."""
+        return variant_spec(self.variant)
+
+    @property
     def eval_exact(self) -> bool:
         """Whether losses are the closed-form population loss (linear students) or sampled."""
         mode = self.train.eval_mode
-        return mode == "exact" or (mode == "auto" and self.variant in ("none", "linear"))
+        return mode == "exact" or (mode == "auto" and self.spec.closed_form)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -114,6 +114,6 @@ def stable_lr_bound(cfg: RunConfig) -> float:
     An estimate: ReLU students tolerate somewhat more, large-noise small batches somewhat less.
     """
     lam = max_eigenvalue(frequencies(cfg.data))
-    if cfg.variant != "none":
+    if cfg.spec.superposition:
         lam *= (1.0 + math.sqrt(cfg.data.n_features / cfg.model.d_hidden)) ** 2
     return 2.0 / lam if lam > 0 else math.inf

@@ -26,13 +26,14 @@ from supdyn.config import RunConfig
 from supdyn.train.common import (GROUP_FIELDS, Recorder, RunResult, eval_steps, flush_denormals, group_key,
                                  param_dtype, run_steps)
 from supdyn.train.engine import STEPS_PER_DRAW, StaticRunner, train_static
-from supdyn.train.sparse import sgd_update, train_sparse, train_step
+from supdyn.train.optim import OPTIMIZERS, optimizer
+from supdyn.train.sparse import train_sparse, train_step
 
 ENGINES = ("auto", "sparse", "static")
 
-__all__ = ["ENGINES", "GROUP_FIELDS", "Recorder", "RunResult", "STEPS_PER_DRAW", "StaticRunner", "eval_steps",
-           "flush_denormals", "group_key", "param_dtype", "resolve_engine", "run_steps", "sgd_update", "train",
-           "train_step"]
+__all__ = ["ENGINES", "GROUP_FIELDS", "OPTIMIZERS", "Recorder", "RunResult", "STEPS_PER_DRAW", "StaticRunner",
+           "eval_steps", "flush_denormals", "group_key", "optimizer", "param_dtype", "resolve_engine", "run_steps",
+           "train", "train_step"]
 
 
 def resolve_engine(engine: str, device: str) -> str:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from supdyn.config import RunConfig
 from supdyn.data import stream_seed
 from supdyn.data.static_sampler import StaticSampler
-from supdyn.model import Student, build_student
+from supdyn.model import build_student
 from supdyn.train import memory
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
 from supdyn.train.static import DeviceState, static_grads
@@ -70,7 +70,7 @@ class StaticRunner:
         self.keys = [stream_seed(c.seed, "train") for c in configs]
         self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
         self.state = DeviceState(self.st, [c.train.lr for c in configs], [run_steps(c) for c in configs],
-                                 c0.train.diverge_factor, self.sampler.capacity)
+                                 c0.train.diverge_factor, c0.train.optimizer)
         self.block = max(1, int(steps_per_draw))
         self.use_graphs = device.type == "cuda" if graphs is None else bool(graphs and device.type == "cuda")
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
@@ -145,16 +145,17 @@ class StaticRunner:
         unchanged; its parameters, flags and the step counter are carried over."""
         idx = torch.as_tensor(np.asarray(keep, dtype=np.int64), device=self.device)
         st, old = self.st, self.state
-        self.st = Student(st.variant, {k: v[idx].contiguous() for k, v in st.params.items()},
-                          {k: v[idx].contiguous() for k, v in st.fixed.items()}, st.teacher[idx].contiguous(),
-                          st.p[idx].contiguous(), st.n_features, st.d_hidden)
+        self.st = st.select(idx)
         self.configs = [self.configs[i] for i in keep]
         self.keys = [self.keys[i] for i in keep]
         self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
         self.state = DeviceState(self.st, [c.train.lr for c in self.configs], [run_steps(c) for c in self.configs],
-                                 old.factor, self.sampler.capacity)
+                                 old.factor, self.configs[0].train.optimizer)
         for name in ("threshold", "diverged", "div_step"):
             getattr(self.state, name).copy_(getattr(old, name)[idx])
+        for name, slots in old.opt_state.items():
+            for slot, t in slots.items():
+                self.state.opt_state[name][slot].copy_(t[idx])
         self.state.step.copy_(old.step)
         self._graphs.clear()
         self._pool = None

@@ -27,12 +27,13 @@ def model_bytes(cfg: RunConfig, *, steps_per_draw: int = 16, eval_chunk: int = 4
     f = 8 if cfg.train.dtype == "float64" else 4
     p = frequencies(cfg.data)
     cap, rows = capacities(p[None], bs)
-    v = cfg.variant
-    learned = {"none": n * n, "linear": k * k, "fixed": k * k + n, "learnable": k * k + n + 2 * n * k}[v]
-    fixed = 0 if v in ("none", "learnable") else 2 * n * k
-    inter = rows * n + (cap * n * 2 + rows * n if v == "none" else 3 * rows * k)
-    if v == "learnable":
-        inter += k * n + 2 * cap * k
+    spec = cfg.spec
+    if not spec.superposition:
+        learned, fixed, inter = n * n, 0, rows * n + cap * n * 2 + rows * n
+    else:
+        learned = k * k + (n if spec.relu_bias else 0) + (2 * n * k if spec.learned_embedding else 0)
+        fixed = 0 if spec.learned_embedding else 2 * n * k
+        inter = rows * n + 3 * rows * k + ((k * n + 2 * cap * k) if spec.learned_embedding else 0)
     density = float(-np.expm1(-np.sum(-np.log1p(-np.minimum(p, 1 - 2.0 ** -53)))))  # non-empty fraction
     eval_rows = min(eval_chunk, cfg.train.eval_size) * density
     floats = 2 * learned + fixed + inter + eval_rows * n

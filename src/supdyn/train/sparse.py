@@ -27,31 +27,15 @@ from supdyn.config import RunConfig
 from supdyn.data import BatchStream, SparseBatch, stream_seed, torch_generator
 from supdyn.model import Student, build_student, step_grads
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
-
-
-def sgd_update(st: Student, grads: dict[str, torch.Tensor],
-               rows: dict[str, tuple[torch.Tensor, torch.Tensor]], lr: torch.Tensor) -> None:
-    """θ ← θ − lr_m g (lr: (n_models,), zero for models that are done or diverged).
-
-    ``rows`` holds row gradients (see :func:`supdyn.model.step_grads`): only those rows change.
-    Non-finite gradient entries are zeroed first.
-    """
-    for g in [*grads.values(), *(v for _, v in rows.values())]:
-        g.nan_to_num_(0.0, 0.0, 0.0)
-    for name, g in grads.items():
-        p = st.params[name]
-        p.sub_(g.mul_(lr.view(-1, *([1] * (g.dim() - 1)))))
-    for name, (idx, val) in rows.items():
-        p = st.params[name]
-        flat = p.view(p.shape[0] * p.shape[1], p.shape[2])  # (n_models·N, width)
-        lr_rows = lr[torch.div(idx, p.shape[1], rounding_mode="floor")]  # (n_rows,)
-        flat.index_add_(0, idx, val.mul_(lr_rows[:, None]), alpha=-1)
+from supdyn.train.optim import SGD, Optimizer, State, optimizer
 
 
 def train_step(st: Student, batches: Iterator[SparseBatch],
-               lr: torch.Tensor | Callable[[np.ndarray], torch.Tensor]) -> np.ndarray:
-    """One online SGD step of every model: the next batch of ``batches`` (e.g. a
-    :class:`supdyn.data.BatchStream`), loss, gradients, update θ ← θ − lr_m ∇θ L.
+               lr: torch.Tensor | Callable[[np.ndarray], torch.Tensor], *, opt: Optimizer | None = None,
+               state: State | None = None, step: torch.Tensor | None = None) -> np.ndarray:
+    """One online step of every model: the next batch of ``batches`` (e.g. a
+    :class:`supdyn.data.BatchStream`), loss, gradients, the optimizer's update (default SGD:
+    θ ← θ − lr_m ∇θ L).
 
     ``lr`` is (n_models,) or a function of the batch loss (host numpy, (n_models,)) returning it
     (used by :func:`train_sparse` to freeze diverged models before the update). Returns the batch loss
@@ -60,7 +44,9 @@ def train_step(st: Student, batches: Iterator[SparseBatch],
     x = next(batches)
     batch_loss, grads, rows = step_grads(st, x)
     bl = batch_loss.cpu().numpy()
-    sgd_update(st, grads, rows, lr(bl) if callable(lr) else lr)
+    opt = opt or SGD()
+    opt.update(st, {} if state is None else state, grads, rows, lr(bl) if callable(lr) else lr,
+               torch.zeros((), dtype=torch.int64) if step is None else step)
     return bl
 
 
@@ -75,6 +61,9 @@ def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
     train_gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in configs]
     batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
     rec = Recorder(configs, st, eval_set(configs, st, device))
+    opt = optimizer(c0.train.optimizer)
+    opt_state = opt.init(st)
+    step_t = torch.zeros((), dtype=torch.int64, device=device)
     n_steps = np.array([run_steps(c) for c in configs])
     active = n_steps > 0
     diverged = np.zeros(m, dtype=bool)
@@ -103,7 +92,8 @@ def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
         active &= step < n_steps
         if not active.any():
             break
-        train_step(st, batches, freeze)
+        train_step(st, batches, freeze, opt=opt, state=opt_state, step=step_t)
+        step_t += 1
         bar.update(1)
     bar.close()
     return rec.results(diverged, div_step, time.perf_counter() - start, device, "sparse")
