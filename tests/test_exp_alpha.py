@@ -15,7 +15,7 @@ from supdyn import figures
 from supdyn.cli.reproduce import _clean, _json_default
 from supdyn.config import RunConfig
 from supdyn.experiments.base import VERDICTS
-from supdyn.experiments.fig5 import band_verdict, safe_fit, seed_fit
+from supdyn.experiments.common import band_verdict, safe_fit, seed_fit
 from supdyn.store import Store, StoredRun
 from supdyn.theory.exact import ExactTheory
 

@@ -16,7 +16,7 @@ from supdyn import figures
 from supdyn.cli.reproduce import _clean, _json_default
 from supdyn.config import expand_grid
 from supdyn.experiments.base import VERDICTS
-from supdyn.experiments.fig7 import cost_model, defined_range, iso_levels, iso_table, width_curves
+from supdyn.experiments.common import cost_model, defined_range, iso_levels, iso_table, width_curves
 from supdyn.experiments.fig13 import final_slope
 from supdyn.experiments.fig14 import interior_segments
 from supdyn.store import Store, StoredRun

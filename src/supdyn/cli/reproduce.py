@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     mode = args.mode
     names = selected(args.only)
-    readings = ex.readings() if args.readings else [ex.STATED]
+    readings = list(ex.READINGS) if args.readings else [ex.STATED]
     configs = plan(names, mode, readings)
     store = Store(args.store)
     missing = store.missing(configs)

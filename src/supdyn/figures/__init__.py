@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _available() -> list[str]:
     import importlib.util
 
-    from supdyn.experiments import ORDER
+    from supdyn.experiments import NAMES as ORDER
 
     return [n for n in ORDER if importlib.util.find_spec(f"supdyn.figures.{n}") is not None]
 

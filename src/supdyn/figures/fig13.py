@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.experiments.fig7 import n_of
+from supdyn.experiments.common import n_of
 from supdyn.figures import figure, save
 from supdyn.figures.fig7 import arr, k_colors
 

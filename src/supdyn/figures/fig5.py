@@ -63,12 +63,8 @@ def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
                 ax.annotate(f"{yi:.2f}", (xi, Y_MAX * 0.97), xytext=(xi, Y_MAX * 0.82), color=colors[k],
                             fontsize=7, ha="center", arrowprops={"arrowstyle": "->", "color": colors[k]})
     if xs_all:
-        grid = np.linspace(min(xs_all), max(xs_all), 50)
-        a = grid if var == "a" else np.full_like(grid, result["ref_a"])
-        b = grid if var == "b" else np.full_like(grid, result["ref_b"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            asym = np.where(a + 2 * b > 1, (a + 2 * b - 1) / a, np.nan)
-        ax.plot(grid, asym, color="k", ls="--", lw=1.1, label="no superposition, (a+2b−1)/a")
+        line = result["asymptote_lines"][var]
+        ax.plot(arr(line["x"]), arr(line["alpha"]), color="k", ls="--", lw=1.1, label="no superposition, (a+2b−1)/a")
         th = sorted({(p[var], num(p["alpha_nosup_theory"])) for p in pts})
         ax.plot([t[0] for t in th], [t[1] for t in th], "s", mfc="none", color="0.3", ms=6,
                 label=f"no-sup. exact theory, N = {pts[0]['N']}")
