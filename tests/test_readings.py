@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from supdyn import experiments as ex
+from supdyn import figures
 from supdyn.config import DataConfig
 from supdyn.data import frequencies, second_moment
 import supdyn.experiments.readings as rd
@@ -84,7 +85,8 @@ def _synthetic(readings):
 
 def test_section_has_every_claim_reading_cell_and_a_figure(tmp_path):
     results, claims = _synthetic(rd.READINGS)
-    title, body = readings_section(tmp_path, results, claims, rd.READINGS)
+    files = figures.draw_readings(results, rd.READINGS, tmp_path / "figures")
+    title, body = readings_section(tmp_path, results, claims, rd.READINGS, figure_files=files)
     assert "reading" in title.lower()
     assert body.count("class='rclaim'") == 3
     # every claim × reading cell is present (filled or "—")

@@ -171,7 +171,12 @@ def run(args: argparse.Namespace) -> int:
     if args.readings:
         from supdyn.report.readings import readings_section
 
-        extra.append(readings_section(out, results, all_claims + reading_claims, readings))
+        try:
+            files, error = figures.draw_readings(results, readings, out / "figures"), ""
+        except Exception as exc:  # noqa: BLE001 - the section's tables must survive a failed drawing
+            files, error = [], str(exc)
+        extra.append(readings_section(out, results, all_claims + reading_claims, readings,
+                                      figure_files=files, figure_error=error))
         all_claims_doc = all_claims + reading_claims
     else:
         all_claims_doc = all_claims
