@@ -22,6 +22,7 @@ from supdyn.experiments.fig9 import effective_diagonal, offdiag_share, snapshot_
 from supdyn.experiments.fig10_11 import data_config, fit_law, fit_window
 from supdyn.model import run_embedding
 from supdyn.store import Store
+from supdyn.sweep import ensure
 from supdyn.theory.asymptotics import alpha_power
 
 NAMES = ["fig3", "fig8", "fig9", "fig10_11"]
@@ -68,7 +69,7 @@ def test_smoke_end_to_end(name, store, tmp_path):
     exp = ex.get(name)
     cfgs = exp.configs("smoke")
     assert bool(cfgs) == exp.needs_runs
-    runs = store.ensure(cfgs, progress=False) if cfgs else []
+    runs = ensure(cfgs, store, progress=False) if cfgs else []
     result = roundtrip(exp.analyze(runs, "smoke"))
     claims = exp.claims(result)
     assert claims

@@ -221,7 +221,7 @@ def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int
     single-threaded processes (default 2; measured 1.5x faster than one 2-thread process for the quick
     grid), with at most ``AUTO_MAX_MODELS`` runs per task unless --max-models is given; the options as
     parsed (this process) are then the fallback. Smoke mode and everything else stay as parsed."""
-    from supdyn.sweep import executor_from_args
+    from supdyn.cli.sweep import executor_from_args
 
     kw = executor_from_args(args)
     explicit = args.executor is not None or args.scheduler or args.slurm

@@ -26,6 +26,9 @@ GPU: ``device="cuda"`` trains on CUDA; Dask workers on GPU nodes declare a ``GPU
 (``dask worker --resources GPU=1``; a LocalCluster or SLURM job gets it automatically) and every
 CUDA task requires one (:func:`submit_kwargs`).
 
+Compute-or-load: :func:`ensure` returns the stored runs of a list of configs, computing the missing
+ones with :func:`run_sweep` in this process first (the one path that trains runs into a store).
+
 Modules: ``tasks`` (packing runs into tasks, the task, the failure tracker), ``cluster`` (Dask
 clusters and the Dask executor; Dask is imported there only, inside functions) and this one (the sweep
 and its options).
@@ -45,14 +48,14 @@ import torch
 from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
-from supdyn.store import Store
+from supdyn.store import Store, StoredRun
 from supdyn.sweep.cluster import SlurmOptions, build_slurm_cluster, run_dask
 from supdyn.sweep.tasks import (SweepPlan, Tracker, error_line, make_tasks, plan_sweep, submit_kwargs,
                                 task_cost, train_task)
 from supdyn.train import run_steps
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepPlan", "SweepReport", "build_slurm_cluster", "check_device",
-           "executor_from_args", "make_tasks", "plan_sweep", "run_steps", "run_sweep", "submit_kwargs",
+__all__ = ["EXECUTORS", "SlurmOptions", "SweepPlan", "SweepReport", "build_slurm_cluster", "check_device", "ensure",
+           "executor_options", "make_tasks", "plan_sweep", "run_steps", "run_sweep", "submit_kwargs",
            "task_cost", "train_task"]
 
 EXECUTORS = ("local", "dask")
@@ -150,38 +153,29 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
                        wall_time=time.perf_counter() - start, n_tasks=plan.n_tasks)
 
 
-def executor_from_args(args: Any, slurm_table: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`run_sweep` from parsed ``add_executor_arguments`` options.
-
-    ``slurm_table`` (a spec's ``[slurm]`` table) gives SLURM defaults that ``--slurm-*`` override.
-    ``--scheduler`` or ``--slurm`` imply the dask executor.
-    """
-    executor = getattr(args, "executor", None)
-    scheduler = getattr(args, "scheduler", None)
-    use_slurm = bool(getattr(args, "slurm", False))
-    if scheduler and use_slurm:
-        raise ValueError("--scheduler: cannot be combined with --slurm; allowed: one of the two")
-    if executor == "local" and (scheduler or use_slurm):
-        raise ValueError(f"--executor: got 'local' with --{'scheduler' if scheduler else 'slurm'}; "
-                         "allowed: dask")
-    slurm = None
-    if use_slurm:
-        table = dict(slurm_table or {})
-        for name in ("queue", "walltime", "memory", "cores", "gpus", "account", "max_jobs"):
-            val = getattr(args, f"slurm_{name}", None)
-            if val is not None:
-                table[name] = val
-        slurm = SlurmOptions.from_dict(table)
+def executor_options(*, executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
+                     slurm: SlurmOptions | None = None, device: str | None = None, max_models: int | None = None,
+                     retries: int | None = None) -> dict[str, Any]:
+    """Every keyword argument of :func:`run_sweep` but ``progress``, checked, from plain values (None:
+    the default). ``scheduler`` or ``slurm`` imply the dask executor."""
     kw = {
-        "executor": "dask" if (scheduler or use_slurm) else (executor or "local"),
-        "workers": _arg(args, "workers", 2), "scheduler": scheduler or None, "slurm": slurm,
-        "device": _arg(args, "device", "cpu"), "max_models": _arg(args, "max_models", 16),
-        "retries": _arg(args, "retries", 2),
+        "executor": "dask" if (scheduler or slurm is not None) else (executor or "local"),
+        "workers": 2 if workers is None else workers, "scheduler": scheduler or None, "slurm": slurm,
+        "device": device or "cpu", "max_models": 16 if max_models is None else max_models,
+        "retries": 2 if retries is None else retries,
     }
     _check_options(kw["executor"], kw["workers"], kw["device"], kw["max_models"], kw["retries"])
     return kw
 
 
-def _arg(args: Any, name: str, default: Any) -> Any:
-    val = getattr(args, name, None)
-    return default if val is None else val
+def ensure(configs: Sequence[RunConfig], store: Store | str | os.PathLike | None = None, *, device: str = "cpu",
+           progress: bool = True, max_models: int = 16) -> list[StoredRun]:
+    """Every run of ``configs`` from ``store`` (default :func:`supdyn.store.default_store_root`), the
+    missing ones computed first by :func:`run_sweep` in this process. A run that fails raises (a
+    one-line ValueError naming it); the store records it in ``_failed/``."""
+    store = store if isinstance(store, Store) else Store(store)
+    report = run_sweep(configs, store, device=device, max_models=max_models, retries=0, progress=progress)
+    if report.failed:
+        rid, err = report.failed[0]
+        raise ValueError(f"run {rid[:12]}: training failed ({err})")
+    return [store.load(c) for c in configs]
