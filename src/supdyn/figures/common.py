@@ -1,7 +1,8 @@
 """What every figure shares: the style, a new figure, saving PNG and PDF, reading result entries, the
 shaded fit window and the two palettes.
 
-Every figure module imports what it shares from here (never from another figure module).
+Every figure module imports what it shares from here (never from another figure module); ``num``
+is :func:`supdyn.experiments.common.num`, re-exported.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+
+from supdyn.experiments.common import num  # noqa: E402 - a float from a result entry (JSON null → NaN)
 
 STYLE = {
     "figure.dpi": 110, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
@@ -44,11 +47,6 @@ def arr(x: Any) -> np.ndarray:
     """A float array from a result entry (JSON null → NaN; a missing entry, None, → empty)."""
     a = np.asarray(x if x is not None else [], dtype=object)
     return np.asarray([np.nan if v is None else v for v in a.ravel()], dtype=float).reshape(a.shape)
-
-
-def num(x: Any) -> float:
-    """A float from a result entry (JSON null → NaN)."""
-    return float("nan") if x is None else float(x)
 
 
 def shade(ax: Any, window: list[float], label: str | None = "fit window") -> None:
