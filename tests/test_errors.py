@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-import supdyn.store as store_mod
 import supdyn.sweep.tasks as sweep_mod
 from supdyn.cli import main
 from supdyn.config import ConfigError, DataConfig, from_dict
@@ -164,8 +163,7 @@ def test_bad_input_is_one_clear_line(case, tmp_path, capsys, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("bad input reached training")
 
-    monkeypatch.setattr(store_mod, "train", no_training)  # every error comes before any training
-    monkeypatch.setattr(sweep_mod, "train", no_training)
+    monkeypatch.setattr(sweep_mod, "train", no_training)  # every error comes before any training
     monkeypatch.chdir(tmp_path)  # a default ./runs store would land here
     argv = build(tmp_path)
     if "--store" not in argv and verb in ("train", "sweep"):

@@ -15,8 +15,9 @@ from supdyn import figures
 from supdyn.cli.reproduce import _clean, _json_default
 from supdyn.config import RunConfig
 from supdyn.experiments.base import VERDICTS
-from supdyn.experiments.fig5 import band_verdict, safe_fit, seed_fit
+from supdyn.experiments.common import band_verdict, safe_fit, seed_fit
 from supdyn.store import Store, StoredRun
+from supdyn.sweep import ensure
 from supdyn.theory.exact import ExactTheory
 
 NAMES = ["fig4", "fig5", "fig6", "window", "fig12"]
@@ -30,7 +31,7 @@ def smoke_store(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster, and much faster on a busy machine
     try:
-        store.ensure(list(configs.values()), progress=False)
+        ensure(list(configs.values()), store, progress=False)
     finally:
         torch.set_num_threads(threads)
     return store
@@ -39,7 +40,7 @@ def smoke_store(tmp_path_factory):
 @pytest.mark.parametrize("name", NAMES)
 def test_smoke_end_to_end(name, smoke_store, tmp_path):
     exp = ex.get(name)
-    runs = smoke_store.ensure(exp.configs("smoke"), progress=False)
+    runs = ensure(exp.configs("smoke"), smoke_store, progress=False)
     result = _clean(json.loads(json.dumps(exp.analyze(runs, "smoke"), default=_json_default)))
     claims = exp.claims(result)
     assert claims

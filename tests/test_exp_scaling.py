@@ -16,10 +16,11 @@ from supdyn import figures
 from supdyn.cli.reproduce import _clean, _json_default
 from supdyn.config import expand_grid
 from supdyn.experiments.base import VERDICTS
-from supdyn.experiments.fig7 import cost_model, defined_range, iso_levels, iso_table, width_curves
+from supdyn.experiments.common import cost_model, defined_range, iso_levels, iso_table, width_curves
 from supdyn.experiments.fig13 import final_slope
 from supdyn.experiments.fig14 import interior_segments
 from supdyn.store import Store, StoredRun
+from supdyn.sweep import ensure
 
 NAMES = ["fig7", "fig13", "fig14"]
 
@@ -31,7 +32,7 @@ def smoke_store(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        store.ensure(list(configs.values()), progress=False)
+        ensure(list(configs.values()), store, progress=False)
     finally:
         torch.set_num_threads(threads)
     return store
@@ -44,7 +45,7 @@ def roundtrip(result):
 @pytest.mark.parametrize("name", NAMES)
 def test_smoke_end_to_end(name, smoke_store, tmp_path):
     exp = ex.get(name)
-    runs = smoke_store.ensure(exp.configs("smoke"), progress=False)
+    runs = ensure(exp.configs("smoke"), smoke_store, progress=False)
     result = roundtrip(exp.analyze(runs, "smoke"))
     claims = exp.claims(result)
     assert claims

@@ -11,6 +11,7 @@ from supdyn.config import from_dict
 from supdyn.figures.curves import collect, label, varying_fields
 from supdyn.fit import fit_power_law
 from supdyn.store import Store
+from supdyn.sweep import ensure
 from supdyn.theory.exact import ExactTheory
 
 BASE = {"n_features": 64, "d_hidden": 16, "t_max": 300.0, "batch": 256, "eval_size": 1024}
@@ -81,7 +82,7 @@ def test_theory_for_linear_students_only(tmp_path):
     none = from_dict({**BASE, "d_hidden": 64, "init_scale": 0.0, "a": 1.5, "t_max": 100.0})
     relu = from_dict({**BASE, "a": 1.5, "t_max": 100.0})
     store = Store(tmp_path)
-    store.ensure([none, relu], progress=False)
+    ensure([none, relu], store, progress=False)
     curves = collect([store.load(none), store.load(relu)], window=(10, 100))
     t = curves[0].t
     np.testing.assert_allclose(curves[0].theory, ExactTheory.from_config(none.data).loss(t), rtol=1e-12)

@@ -43,14 +43,12 @@ def test_smoke_reproduction_writes_every_figure_and_claim(smoke):
 
 
 def test_second_run_is_cached(smoke, monkeypatch):
-    import supdyn.store as store_mod
     import supdyn.sweep.tasks as sweep_mod
 
     def boom(*a, **k):
         raise AssertionError("a stored run was recomputed")
 
-    monkeypatch.setattr(store_mod, "train", boom)
-    monkeypatch.setattr(sweep_mod, "train", boom, raising=False)
+    monkeypatch.setattr(sweep_mod, "train", boom)
     n_before = len(Store(smoke["store"]).run_ids())
     rc = main(["reproduce", "--smoke", "--out", str(smoke["out"]), "--store", str(smoke["store"]),
                "--no-progress"])

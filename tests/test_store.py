@@ -7,9 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 
-import supdyn.store as store_mod
+import supdyn.sweep.tasks as tasks_mod
 from supdyn.config import from_dict
 from supdyn.store import CorruptRunError, OtherSchemaError, Store, pack
+from supdyn.sweep import ensure
 from supdyn.train import train
 
 
@@ -39,13 +40,13 @@ def test_roundtrip_and_table(tmp_path):
 def test_ensure_computes_once(tmp_path, monkeypatch):
     st = Store(tmp_path)
     cfgs = [_cfg(seed=s) for s in range(3)]
-    first = st.ensure(cfgs, progress=False)
+    first = ensure(cfgs, st, progress=False)
 
     def boom(*a, **k):
         raise AssertionError("recomputed a stored run")
 
-    monkeypatch.setattr(store_mod, "train", boom)
-    again = st.ensure(cfgs, progress=False)
+    monkeypatch.setattr(tasks_mod, "train", boom)
+    again = ensure(cfgs, st, progress=False)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.loss, b.loss)
 
@@ -84,14 +85,14 @@ def test_unknown_id(tmp_path):
 def test_corruption_is_detected_moved_aside_and_recomputed(tmp_path):
     st = Store(tmp_path)
     cfg = _cfg()
-    (good,) = st.ensure([cfg], progress=False)
+    (good,) = ensure([cfg], st, progress=False)
     path = st.path(cfg.run_id) / "arrays.npz"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # truncated
     with pytest.raises(CorruptRunError, match=cfg.run_id):
         st.load(cfg)
     assert cfg not in st and any((tmp_path / "_corrupt").iterdir())
-    (again,) = st.ensure([cfg], progress=False)
+    (again,) = ensure([cfg], st, progress=False)
     np.testing.assert_array_equal(again.loss, good.loss)
 
 
@@ -141,7 +142,7 @@ def test_failures_are_recorded(tmp_path):
     assert st.mark_failed(cfg, "boom")["attempts"] == 1
     assert st.mark_failed(cfg, "boom again")["attempts"] == 2
     assert st.failure(cfg.run_id)["error"] == "boom again"
-    st.ensure([cfg], progress=False)
+    ensure([cfg], st, progress=False)
     assert st.failure(cfg.run_id) is None
 
 
@@ -161,3 +162,16 @@ def test_pack_keeps_runs_of_different_lengths_apart():
     steps = [{round(c.train.t_max / c.train.lr) for c in g} for g in groups]
     assert all(len(s) == 1 for s in steps)
     assert sorted(sorted(c.seed for c in g) for g in groups) == [[0, 3], [1], [2]]
+
+
+def test_ensure_raises_when_a_run_fails_and_records_it(tmp_path, monkeypatch):
+    st = Store(tmp_path)
+    cfg = _cfg(seed=7)
+
+    def boom(*a, **k):
+        raise RuntimeError("no memory left")
+
+    monkeypatch.setattr(tasks_mod, "train", boom)
+    with pytest.raises(ValueError, match=f"run {cfg.run_id[:12]}: training failed .*no memory left"):
+        ensure([cfg], st, progress=False)
+    assert cfg not in st and st.failure(cfg.run_id)["attempts"] == 1

@@ -17,10 +17,10 @@ import supdyn.sweep as sweep_mod
 import supdyn.sweep.cluster as cluster_mod
 import supdyn.sweep.tasks as tasks_mod
 from supdyn.cli import main
+from supdyn.cli.sweep import executor_from_args
 from supdyn.config import from_dict
 from supdyn.store import Store
-from supdyn.sweep import (SlurmOptions, build_slurm_cluster, executor_from_args, make_tasks, run_steps,
-                          run_sweep, submit_kwargs)
+from supdyn.sweep import SlurmOptions, build_slurm_cluster, make_tasks, run_steps, run_sweep, submit_kwargs
 
 
 def _cfg(**kw):
@@ -126,9 +126,12 @@ def test_executor_from_args_merges_slurm_table_and_flags():
     assert kw["slurm"] == SlurmOptions(queue="short", walltime="00:10:00", memory="8GB", max_jobs=4)
     with pytest.raises(ValueError, match="slurm.qeue"):
         executor_from_args(args, {"qeue": "short"})
+    plain = dict(executor=None, workers=2, scheduler=None, slurm=False, device="cpu", max_models=None,
+                 retries=2)
     with pytest.raises(ValueError, match="--executor"):
-        executor_from_args(SimpleNamespace(executor="local", scheduler="tcp://h:8786"))
-    assert executor_from_args(SimpleNamespace(scheduler="tcp://h:8786"))["executor"] == "dask"
+        executor_from_args(SimpleNamespace(**{**plain, "executor": "local", "scheduler": "tcp://h:8786"}))
+    assert executor_from_args(SimpleNamespace(**{**plain, "scheduler": "tcp://h:8786"}))["executor"] == "dask"
+    assert executor_from_args(SimpleNamespace(**plain))["max_models"] == "auto"  # 16 on the CPU, by memory on CUDA
 
 
 def test_slurm_job_script_holds_the_options():

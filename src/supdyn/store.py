@@ -37,7 +37,7 @@ import numpy as np
 
 from supdyn import __version__
 from supdyn.config import SCHEMA_VERSION, RunConfig, from_dict
-from supdyn.train import RunResult, group_key, run_steps, train
+from supdyn.train import RunResult, group_key, run_steps
 
 STALE_TMP_SECONDS = 3600.0
 
@@ -300,7 +300,7 @@ class Store:
         except OSError:
             pass
 
-    # -- compute-or-load -----------------------------------------------------------------------
+    # -- what is stored ------------------------------------------------------------------------
     def missing(self, configs: Iterable[RunConfig]) -> list[RunConfig]:
         """Configs not stored intact (each once, in order): damaged runs are moved aside (:meth:`verify`)."""
         seen, out = set(), []
@@ -308,25 +308,6 @@ class Store:
             if c.run_id not in seen and not self.verify(c):
                 seen.add(c.run_id)
                 out.append(c)
-        return out
-
-    def ensure(self, configs: Sequence[RunConfig], *, device: str = "cpu", progress: bool = True,
-               max_models: int = 16) -> list[StoredRun]:
-        """Return every run, training (batched by :func:`group_key`) and storing what is missing."""
-        self.clean_tmp()
-        todo = self.missing(configs)
-        if todo:
-            self.ensure_writable()  # before training, not after
-        for group in pack(todo, max_models=max_models):
-            for res in train(group, device=device, progress=progress):
-                self.save(res)
-        out = []
-        for c in configs:
-            try:
-                out.append(self.load(c))
-            except CorruptRunError:  # moved aside: compute again
-                self.save(train([c], device=device, progress=progress)[0])
-                out.append(self.load(c))
         return out
 
     def table(self):

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     mode = args.mode
     names = selected(args.only)
-    readings = ex.readings() if args.readings else [ex.STATED]
+    readings = list(ex.READINGS) if args.readings else [ex.STATED]
     configs = plan(names, mode, readings)
     store = Store(args.store)
     missing = store.missing(configs)
@@ -183,7 +183,12 @@ def run(args: argparse.Namespace) -> int:
     if args.readings:
         from supdyn.report.readings import readings_section
 
-        extra.append(readings_section(out, results, all_claims + reading_claims, readings))
+        try:
+            files, error = figures.draw_readings(results, readings, out / "figures"), ""
+        except Exception as exc:  # noqa: BLE001 - the section's tables must survive a failed drawing
+            files, error = [], str(exc)
+        extra.append(readings_section(out, results, all_claims + reading_claims, readings,
+                                      figure_files=files, figure_error=error))
         all_claims_doc = all_claims + reading_claims
     else:
         all_claims_doc = all_claims
@@ -234,7 +239,7 @@ def _executor_kwargs(args: argparse.Namespace, mode: str, n_missing: int, *, qui
     grid), with at most ``AUTO_MAX_MODELS`` runs per task unless --max-models is given; the options as
     parsed (this process) are then the fallback. Smoke mode, CUDA (one process owns the GPU and packs
     every run of a shape together) and everything else stay as parsed."""
-    from supdyn.sweep import executor_from_args
+    from supdyn.cli.sweep import executor_from_args
 
     kw = executor_from_args(args)
     explicit = args.executor is not None or args.scheduler or args.slurm

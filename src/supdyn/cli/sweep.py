@@ -10,19 +10,20 @@ same command again. Exit code 1 if some run failed (they are listed), 2 on bad i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
 
 from supdyn.config import load_spec
 from supdyn.store import Store
-from supdyn.sweep import EXECUTORS, executor_from_args, plan_sweep, run_sweep
+from supdyn.sweep import EXECUTORS, SlurmOptions, executor_options, plan_sweep, run_sweep
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of :func:`supdyn.sweep.run_sweep`: executor, cluster, SLURM, device, packing, retries.
 
-    Turn them into ``run_sweep`` keyword arguments with ``supdyn.sweep.executor_from_args(args)``.
+    Turn them into ``run_sweep`` keyword arguments with :func:`executor_from_args`.
     """
     g = parser.add_argument_group("execution")
     g.add_argument("--executor", choices=EXECUTORS, default=None,
@@ -58,6 +59,30 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--slurm-account", dest="slurm_account", metavar="ACCOUNT", help="account (-A)")
     s.add_argument("--slurm-max-jobs", dest="slurm_max_jobs", type=int, metavar="N",
                    help="at most N jobs at once (default 10)")
+
+
+def executor_from_args(args: argparse.Namespace, slurm_table: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments of :func:`supdyn.sweep.run_sweep` from the ``add_executor_arguments`` options.
+
+    ``slurm_table`` (a spec's ``[slurm]`` table) gives SLURM defaults that ``--slurm-*`` override.
+    ``--scheduler`` or ``--slurm`` imply the dask executor.
+    """
+    if args.scheduler and args.slurm:
+        raise ValueError("--scheduler: cannot be combined with --slurm; allowed: one of the two")
+    if args.executor == "local" and (args.scheduler or args.slurm):
+        raise ValueError(f"--executor: got 'local' with --{'scheduler' if args.scheduler else 'slurm'}; "
+                         "allowed: dask")
+    slurm = None
+    if args.slurm:
+        table = dict(slurm_table or {})
+        for f in dataclasses.fields(SlurmOptions):
+            val = getattr(args, f"slurm_{f.name}")
+            if val is not None:
+                table[f.name] = val
+        slurm = SlurmOptions.from_dict(table)
+    return executor_options(executor=args.executor, workers=args.workers, scheduler=args.scheduler, slurm=slurm,
+                            device=args.device, max_models=args.max_models, retries=args.retries,
+                            lanes=getattr(args, "lanes", None))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

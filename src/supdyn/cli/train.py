@@ -9,7 +9,7 @@ import math
 from supdyn.config import DTYPES, LAWS, NORMALIZATIONS, VARIANTS, RunConfig, from_dict, read_toml
 from supdyn.data import stable_lr_bound
 from supdyn.store import Store
-from supdyn.sweep import check_device
+from supdyn.sweep import check_device, ensure
 
 # flag dest → config field
 FLAG_FIELDS = {
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     bound = stable_lr_bound(cfg)
     store = Store(args.store)
     cached = cfg in store
-    stored = store.ensure([cfg], device=args.device, progress=not (args.no_progress or args.json))[0]
+    (stored,) = ensure([cfg], store, device=args.device, progress=not (args.no_progress or args.json))
     out = {
         "run_id": stored.run_id, "cached": cached, "variant": cfg.variant,
         "t": [float(v) for v in stored.t],

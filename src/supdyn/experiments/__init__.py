@@ -1,36 +1,29 @@
 """Experiments: one per figure of the paper (plus our additions), in a registry by name.
 
-Each module of this package defines ``EXPERIMENT``, an instance of
-:class:`supdyn.experiments.base.Experiment`. :func:`get` and :data:`NAMES` give access by name.
+Each experiment module defines ``EXPERIMENT``, an instance of :class:`supdyn.experiments.base.Experiment`,
+and is registered below, in report order; :func:`get` and :data:`NAMES` give access by name. A new
+experiment is its module, its spec ``specs/<name>.toml`` and one line in :data:`EXPERIMENTS`. Helpers
+shared by several experiments live in :mod:`supdyn.experiments.common`; :data:`READINGS` (module
+:mod:`supdyn.experiments.readings`) lists the readings of the paper's unstated choices.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from supdyn.config import ConfigError
+from supdyn.experiments import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14,
+                                readings, window)
 from supdyn.experiments.base import MODES, STATED, Claim, Experiment, Reading, settings
 
-# experiment modules, in report order (a name whose module is absent is skipped)
-ORDER = ["fig3", "fig4", "fig5", "fig6", "window", "fig7", "fig8", "fig9", "fig10_11", "fig12",
-         "fig13", "fig14"]
+#: every experiment, in report order
+EXPERIMENTS: tuple[Experiment, ...] = (
+    fig3.EXPERIMENT, fig4.EXPERIMENT, fig5.EXPERIMENT, fig6.EXPERIMENT, window.EXPERIMENT, fig7.EXPERIMENT,
+    fig8.EXPERIMENT, fig9.EXPERIMENT, fig10_11.EXPERIMENT, fig12.EXPERIMENT, fig13.EXPERIMENT, fig14.EXPERIMENT,
+)
+NAMES: list[str] = [e.name for e in EXPERIMENTS]
+_REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}
 
-NAMES: list[str] = []
-_REGISTRY: dict[str, Experiment] = {}
-for _mod in ORDER:
-    if importlib.util.find_spec(f"supdyn.experiments.{_mod}") is None:
-        continue
-    _exp = importlib.import_module(f"supdyn.experiments.{_mod}").EXPERIMENT
-    _REGISTRY[_exp.name] = _exp
-    NAMES.append(_exp.name)
-
-
-def readings() -> list[Reading]:
-    """Every reading of the paper's unstated choices (see ``supdyn.experiments.readings``)."""
-    if importlib.util.find_spec("supdyn.experiments.readings") is None:
-        return [STATED]
-    return list(importlib.import_module("supdyn.experiments.readings").READINGS)
+#: every reading of the paper's unstated choices, STATED first
+READINGS: list[Reading] = readings.READINGS
 
 
 def get(name: str) -> Experiment:
@@ -40,4 +33,5 @@ def get(name: str) -> Experiment:
         raise ConfigError(f"only: unknown experiment {name!r}; allowed: {', '.join(NAMES)}") from None
 
 
-__all__ = ["MODES", "NAMES", "STATED", "Claim", "Experiment", "Reading", "get", "readings", "settings"]
+__all__ = ["EXPERIMENTS", "MODES", "NAMES", "READINGS", "STATED", "Claim", "Experiment", "Reading", "get",
+           "settings"]

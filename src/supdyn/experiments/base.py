@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any, Sequence
 
 from supdyn.config import ConfigError, RunConfig, expand_grid
+from supdyn.experiments.common import window_of
 
 MODES = ("smoke", "quick", "full")
 VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
@@ -127,6 +128,32 @@ def verdict_by_interval(value: float, interval: tuple[float, float] | None, targ
     return "not reproduced"
 
 
+def verdict_at_most(value: float | None, tol: float, partly: float) -> str:
+    """The threshold rule on a deviation: reproduced if value ≤ tol, partly if ≤ partly, else not
+    reproduced; NaN or None → not tested."""
+    if value is None or not math.isfinite(value):
+        return "not tested"
+    return "reproduced" if value <= tol else "partly" if value <= partly else "not reproduced"
+
+
+def verdict_at_least(value: float | None, target: float, partly: float) -> str:
+    """The threshold rule on a quantity that should be large: reproduced if value ≥ target, partly if
+    ≥ partly, else not reproduced; NaN or None → not tested."""
+    if value is None or not math.isfinite(value):
+        return "not tested"
+    return "reproduced" if value >= target else "partly" if value >= partly else "not reproduced"
+
+
+def rule_at_most(quantity: str, tol: float, partly: float) -> str:
+    """The rule of :func:`verdict_at_most` on ``quantity``, as the claims table states it."""
+    return f"{quantity}: reproduced if ≤ {tol:g}, partly if ≤ {partly:g}, else not reproduced"
+
+
+def rule_at_least(quantity: str, target: float, partly: float) -> str:
+    """The rule of :func:`verdict_at_least` on ``quantity``, as the claims table states it."""
+    return f"{quantity}: reproduced if ≥ {target:g}, partly if ≥ {partly:g}, else not reproduced"
+
+
 class Experiment:
     """Base class: subclasses set ``name``/``title`` and implement ``analyze`` and ``claims``."""
 
@@ -145,6 +172,11 @@ class Experiment:
             mode = "quick"
         out.update(spec.get(mode, {}).get("analysis", {}))
         return out
+
+    def fit_settings(self, mode: str, n_boot: int = 500) -> tuple[dict[str, Any], tuple[float, float], int]:
+        """(the analysis table of ``mode``, its ``fit_window``, its ``n_boot`` bootstrap resamples)."""
+        an = self.analysis(mode)
+        return an, window_of(an), int(an.get("n_boot", n_boot))
 
     def configs(self, mode: str, reading: Reading = STATED) -> list[RunConfig]:
         """Every run this experiment needs in ``mode`` under ``reading``."""

@@ -25,8 +25,8 @@ import numpy as np
 
 from supdyn.config import ConfigError, DataConfig
 from supdyn.data import frequencies
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig3 import safe_fit
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading, rule_at_most, verdict_at_most
+from supdyn.experiments.common import num, rules_of, safe_fit
 from supdyn.theory.asymptotics import asymptote
 from supdyn.theory.diagonal import DiagonalTheory
 from supdyn.theory.exact import ExactTheory
@@ -110,20 +110,13 @@ class Fig10_11(Experiment):
         return {"mode": mode, "reading": reading.name, "fit_offset": offset, "index_window": iw,
                 "kappa": kappa, "phase_n": sizes, "points": points, "lines": lines, "fig11": fig11,
                 "notes": sorted(set(notes)),
-                "rules": {k: float(an.get(k, dflt)) for k, dflt in
-                          (("alpha_tol", 0.05), ("alpha_partly", 0.15), ("phase_tol", 0.1),
-                           ("phase_partly", 0.2))}}
+                "rules": rules_of(an, {"alpha_tol": 0.05, "alpha_partly": 0.15, "phase_tol": 0.1,
+                                       "phase_partly": 0.2})}
 
     def claims(self, result: dict[str, Any]) -> list[Claim]:
         r = result["rules"]
 
-        def num(x: Any) -> float:
-            return float("nan") if x is None else float(x)
-
-        def verdict(dev: float, tol: float, partly: float) -> str:
-            if not math.isfinite(dev):
-                return "not tested"
-            return "reproduced" if dev <= tol else "partly" if dev <= partly else "not reproduced"
+        verdict = verdict_at_most
 
         def win(f: dict[str, Any]) -> str:
             w = f.get("window") or [float("nan")] * 2
@@ -142,8 +135,7 @@ class Fig10_11(Experiment):
             fe = num(item.get("fit_exact", {}).get("alpha"))
             out.append(Claim(
                 cid, "11", stmt, paper, al, iv, win(f), verdict(abs(al - target), r["alpha_tol"], r["alpha_partly"]),
-                f"|α − {target:g}|: reproduced if ≤ {r['alpha_tol']:g}, partly if ≤ {r['alpha_partly']:g}, "
-                "else not reproduced",
+                rule_at_most(f"|α − {target:g}|", r["alpha_tol"], r["alpha_partly"]),
                 f"discrete-sum theory (eq. 7, diagonal), N = {item.get('N', '?')}, normalize = "
                 f"{item.get('normalize', '?')}, fit c t^-α + L0 (offset={result['fit_offset']}) with 41 log-spaced "
                 f"points; interval ± 1.96 SE of the fit. Exact theory (mean term): α = {fe:.4f}. The window "
@@ -161,8 +153,7 @@ class Fig10_11(Experiment):
             "α(a) follows (a − 1)/a for power laws, ≈ 1 for exponential laws and 1 + 1/a for algebraic laws",
             "formulas of eqs. 21–23", worst[0], None, "mid-training window per law (spec)",
             verdict(worst[0], r["phase_tol"], r["phase_partly"]),
-            f"max over points of |α_fit − α_formula|: reproduced if ≤ {r['phase_tol']:g}, partly if ≤ "
-            f"{r['phase_partly']:g}, else not reproduced",
+            rule_at_most("max over points of |α_fit − α_formula|", r["phase_tol"], r["phase_partly"]),
             f"discrete-sum theory at N = {result['phase_n']}; {per}. Exponential laws carry a (ln t)^(1/a−1) "
             "correction to α = 1. " + " ".join(result.get("notes", []))))
         return out

@@ -20,9 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig5 import (band_rule, band_verdict, envelope, group_runs, mean_alpha, num, run_meta,
-                                     seed_fit, seed_losses, window_of, window_text)
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading, rule_at_most, verdict_at_most
+from supdyn.experiments.common import (band_rule, band_verdict, envelope, mean_alpha, num, rules_of, run_meta,
+                                       seed_fit, seed_groups, window_text)
 from supdyn.fit import bootstrap_statistic
 
 PAPER_ALPHA = {128: "1.0812 ± 0.0215", 256: "0.9933 ± 0.0149", 512: "0.9946 ± 0.0206"}
@@ -39,13 +39,9 @@ class Fig12(Experiment):
     title = "Fig. 12 — fixed vs learnable embeddings: exponent and loss gap"
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
-        an = self.analysis(mode)
-        fw = window_of(an)
-        n_boot = int(an.get("n_boot", 500))
+        an, fw, n_boot = self.fit_settings(mode)
         by_k: dict[int, dict[str, Any]] = {}
-        for members in group_runs(runs):
-            cfg = members[0].config
-            t, losses = seed_losses(members)
+        for cfg, members, t, losses in seed_groups(runs):
             ok = t > 0
             kind = "learnable" if cfg.variant == "learnable" else "fixed"
             by_k.setdefault(cfg.model.d_hidden, {})[kind] = {
@@ -77,9 +73,8 @@ class Fig12(Experiment):
             for kind in ("fixed", "learnable"):
                 if kind in p:
                     p[kind].pop("loss_seeds", None)
-        rules = {k: float(an.get(k, d)) for k, d in
-                 (("alpha_target", 1.0), ("alpha_tol", 0.15), ("alpha_partly", 0.3), ("dalpha_tol", 0.1),
-                  ("dalpha_partly", 0.2), ("gap_tol", 0.1), ("gap_partly", 0.3))}
+        rules = rules_of(an, {"alpha_target": 1.0, "alpha_tol": 0.15, "alpha_partly": 0.3, "dalpha_tol": 0.1,
+                              "dalpha_partly": 0.2, "gap_tol": 0.1, "gap_partly": 0.3})
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "fit_offset": reading.fit_offset,
                 "pairs": pairs, "rules": rules}
 
@@ -114,8 +109,7 @@ class Fig12(Experiment):
         if diffs:
             w = max(diffs)
             iv = (w[1] - 1.96 * w[2], w[1] + 1.96 * w[2]) if math.isfinite(w[2]) else None
-            v = ("reproduced" if w[0] <= rules["dalpha_tol"] else
-                 "partly" if w[0] <= rules["dalpha_partly"] else "not reproduced")
+            v = verdict_at_most(w[0], rules["dalpha_tol"], rules["dalpha_partly"])
             det = (f"measured: α_learnable − α_fixed at the K with the largest |difference| (K = {w[3]}); "
                    f"interval ± 1.96 √(SE_l² + SE_f²) of the two fits. Per K: "
                    + "; ".join(f"K={x[3]}: {x[1]:+.3f}" for x in diffs) + ".")
@@ -125,8 +119,8 @@ class Fig12(Experiment):
         out.append(Claim("fig12_alpha_unchanged_by_learning", "12a",
                          "Learnable embeddings do not change the exponent (indistinguishable from fixed W)",
                          "indistinguishable", meas, iv, win, v,
-                         f"max over K of |α_learnable − α_fixed|: reproduced if ≤ {rules['dalpha_tol']:g}, partly "
-                         f"if ≤ {rules['dalpha_partly']:g}, else not reproduced", det))
+                         rule_at_most("max over K of |α_learnable − α_fixed|", rules["dalpha_tol"],
+                                      rules["dalpha_partly"]), det))
         # the loss gap
         gaps = [p for p in pairs if math.isfinite(num(p.get("gap")))]
         if gaps:
@@ -134,8 +128,7 @@ class Fig12(Experiment):
             meas = num(g["gap"])
             lo, hi = num(g.get("gap_lo")), num(g.get("gap_hi"))
             iv = (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
-            v = ("reproduced" if meas <= rules["gap_tol"] else
-                 "partly" if meas <= rules["gap_partly"] else "not reproduced")
+            v = verdict_at_most(meas, rules["gap_tol"], rules["gap_partly"])
             det = (f"measured: max over K and t in the window of |L_fixed − L_learnable| / L_fixed (at K = {g['K']}); "
                    f"interval: {'paired percentile bootstrap over seeds' if iv else 'none (1 seed)'}. Per K: "
                    + "; ".join(f"K={p['K']}: {num(p['gap']):.3g}, ΔL > 0 at "
@@ -145,8 +138,8 @@ class Fig12(Experiment):
         out.append(Claim("fig12_learnable_gap_small", "12b",
                          "The learnable-embedding improvement ΔL = L_fixed − L_learnable is an order of magnitude "
                          "smaller than the loss", "≈ 0.1 (1e-3 vs 1e-2)", meas, iv, win, v,
-                         f"max |ΔL| / L_fixed in the window: reproduced if ≤ {rules['gap_tol']:g}, partly if "
-                         f"≤ {rules['gap_partly']:g}, else not reproduced", det))
+                         rule_at_most("max |ΔL| / L_fixed in the window", rules["gap_tol"], rules["gap_partly"]),
+                         det))
         return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from supdyn.config import RunConfig
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
-from supdyn.experiments.fig7 import n_of, num, width_curves
+from supdyn.experiments.common import n_of, num, width_curves
 from supdyn.fit import fit_width_scaling, plateau_loss
 
 

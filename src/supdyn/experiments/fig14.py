@@ -24,7 +24,8 @@ import numpy as np
 from supdyn.config import RunConfig
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
-from supdyn.experiments.fig7 import cost_model, curve_rows, frontier, iso_table, n_of, num, sci, width_curves
+from supdyn.experiments.common import (cost_model, curve_rows, frontier, iso_table, n_of, no_frontier, num,
+                                       rules_of, sci, width_curves)
 
 
 def interior_segments(C: Sequence[float], interior: Sequence[bool]) -> list[list[float]]:
@@ -54,14 +55,11 @@ class Fig14(Experiment):
         curves = width_curves(runs)
         seeds = [len(c["seeds"]) for c in curves]
         n_boot = int(an.get("n_boot", 500)) if seeds and min(seeds) >= 2 else 0
-        fr = frontier(curves, an, n_boot=n_boot) if len(curves) >= 3 else {
-            "gamma": float("nan"), "gamma_interval": [float("nan")] * 2, "gamma_method": "none",
-            "n_fit": 0, "n_eff": 0, "error": "fewer than 3 widths"}
+        fr = frontier(curves, an, n_boot=n_boot) if len(curves) >= 3 else no_frontier("fewer than 3 widths")
         segs = interior_segments(fr.get("C", []), fr.get("interior", []))
         # per grid C: interior / edge / undetermined (a neighbour of the argmin has no data there)
         status = iso_table(curves, np.asarray(fr["C"]), cost)["status"] if len(fr.get("C", [])) else []
-        rules = {k: float(an.get(k, d)) for k, d in (("gamma_target", 0.27), ("gamma_tol", 0.05),
-                                                      ("gamma_partly", 0.10))}
+        rules = rules_of(an, {"gamma_target": 0.27, "gamma_tol": 0.05, "gamma_partly": 0.10})
         return {"mode": mode, "reading": reading.name, "cost": cost_text, "curves": curve_rows(curves, cost),
                 "frontier": fr, "status": status, "interior_segments": segs, "n_boot": n_boot, "rules": rules,
                 "paper_gamma": float(an.get("paper_gamma", 0.2702))}

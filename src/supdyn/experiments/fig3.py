@@ -27,15 +27,12 @@ import numpy as np
 
 from supdyn.config import DataConfig, RunConfig
 from supdyn.data import frequencies
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.fit import bootstrap_fit, fit_power_law
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading, rule_at_most, verdict_at_most
+from supdyn.experiments.common import (nosup_loss, num, rules_of, run_meta, safe_fit, seed_fit, seed_groups,
+                                       window_of, window_text)
+from supdyn.theory.asymptotics import alpha_power, asymptote_for
 from supdyn.theory.diagonal import DiagonalTheory
 from supdyn.theory.exact import ExactTheory
-
-
-def asymptotic_alpha(a: float, b: float) -> float:
-    """α = (a + 2b − 1)/a (paper eq. 8), valid for a + 2b > 1 (NaN otherwise)."""
-    return (a + 2 * b - 1) / a if a > 0 and a + 2 * b > 1 else float("nan")
 
 
 def init_term(cfg: RunConfig, t: np.ndarray) -> np.ndarray:
@@ -49,12 +46,6 @@ def init_term(cfg: RunConfig, t: np.ndarray) -> np.ndarray:
     return ExactTheory(frequencies(cfg.data), np.full(n, s0 * math.sqrt(n))).loss(t)
 
 
-def nosup_theory(cfg: RunConfig, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(L_theory with the initialization term, L_theory from B(0) = 0) at t for the run's own data."""
-    pure = ExactTheory.from_config(cfg.data).loss(t)
-    return pure + init_term(cfg, t), pure
-
-
 def gd_theory(cfg: RunConfig, t: np.ndarray) -> np.ndarray:
     """Discrete-time gradient descent (the mean SGD path) with step lr: e^{−2σt} → (1 − lr σ)^{2n},
     n = round(t / lr), incl. the initialization term; NaN when N is too large for a dense eigh."""
@@ -66,42 +57,6 @@ def gd_theory(cfg: RunConfig, t: np.ndarray) -> np.ndarray:
     steps = np.round(np.asarray(t, dtype=float) / lr)
     decay = np.abs(1.0 - lr * sigma)[None, :] ** (2.0 * steps[:, None])  # (n_times, N)
     return 0.5 * decay @ (sigma * w)
-
-
-def group_runs(runs: Sequence[Any]) -> list[list[Any]]:
-    """Runs grouped by config up to the seed, in order of first appearance."""
-    groups: dict[str, list[Any]] = {}
-    for r in runs:
-        groups.setdefault(r.config.replace(seed=0).run_id, []).append(r)
-    return list(groups.values())
-
-
-def safe_fit(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], offset: bool) -> dict[str, Any]:
-    """fit_power_law as a dict; alpha = NaN (with the reason) when the window cannot be fitted."""
-    try:
-        f = fit_power_law(t, loss, window, offset=offset)
-    except ValueError as exc:
-        return {"alpha": float("nan"), "alpha_se": float("nan"), "c": float("nan"), "L0": float("nan"),
-                "lo": float("nan"), "hi": float("nan"), "window": list(window), "error": str(exc)}
-    d = f.to_dict()
-    d.pop("residuals", None)
-    d["lo"], d["hi"] = f.alpha - 1.96 * f.alpha_se, f.alpha + 1.96 * f.alpha_se
-    return d
-
-
-def seed_fit(t: np.ndarray, losses: np.ndarray, window: tuple[float, float], offset: bool,
-             n_boot: int) -> dict[str, Any]:
-    """Fit of the seed-mean curve; 95% interval by bootstrap over seeds (≥ 2 seeds) or ± 1.96 SE."""
-    out = safe_fit(t, losses.mean(axis=0), window, offset)
-    out["interval_method"] = "± 1.96 SE of the fit (1 seed)"
-    if losses.shape[0] >= 2 and math.isfinite(out["alpha"]):
-        try:
-            bs = bootstrap_fit(t, losses, window, offset=offset, n_resamples=n_boot)
-            out["lo"], out["hi"] = float(bs.alpha.lo), float(bs.alpha.hi)
-            out["interval_method"] = f"percentile bootstrap over {losses.shape[0]} seeds ({n_boot} resamples)"
-        except ValueError:
-            pass
-    return out
 
 
 def max_log_dev(t: np.ndarray, loss: np.ndarray, ref: np.ndarray, window: tuple[float, float]) -> float:
@@ -135,7 +90,8 @@ def large_n_curves(data: DataConfig, ab: list[list[float]], sizes: list[int], t_
             curves.append({"N": int(n), "theory": "exact" if exact else "diagonal", "local_exponent": le,
                            "fit": safe_fit(tw, th.loss(tw), window, offset)})
         curves[0]["mean_term_effect"] = effect
-        out.append({"a": float(a), "b": float(b), "alpha_asym": asymptotic_alpha(a, b), "t": t, "curves": curves})
+        asym = alpha_power(float(a), float(b), normalizable=data.normalize == "sum")
+        out.append({"a": float(a), "b": float(b), "alpha_asym": asym, "t": t, "curves": curves})
     return out
 
 
@@ -144,31 +100,23 @@ class Fig3(Experiment):
     title = "Fig. 3 — no superposition: SGD vs exact theory, exponent α = (a + 2b − 1)/a"
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
-        an = self.analysis(mode)
-        fw = tuple(float(x) for x in an.get("fit_window", (1e3, 1e4)))
-        tw = tuple(float(x) for x in an.get("track_window", (10.0, 1e4)))
-        n_boot = int(an.get("n_boot", 200))
+        an, fw, n_boot = self.fit_settings(mode, n_boot=200)
+        tw = window_of(an, "track_window", (10.0, 1e4))
         offset = reading.fit_offset
         groups = []
-        for members in group_runs(runs):
-            cfg = members[0].config
-            t = np.asarray(members[0].t, dtype=float)
-            losses = np.stack([np.asarray(r.loss, dtype=float) for r in members])  # (n_seeds, n_times)
-            theory, pure = nosup_theory(cfg, t)
+        for cfg, members, t, losses in seed_groups(runs):
+            pure = nosup_loss(cfg.data, t)  # from B(0) = 0
+            theory = pure + init_term(cfg, t)  # with the expected initialization term
             gd = gd_theory(cfg, t)
-            a, b = cfg.data.a, cfg.data.b
             groups.append({
-                "a": a, "b": b, "seeds": [r.config.seed for r in members], "N": cfg.data.n_features,
-                "lr": cfg.train.lr, "init_scale": cfg.model.init_scale,
-                "diverged": any(bool(r.meta.get("diverged", False)) for r in members),
-                "wall_time": float(sum(r.meta.get("wall_time", 0.0) for r in members)),
+                **run_meta(members), "init_scale": cfg.model.init_scale,
                 "t": t, "loss_mean": losses.mean(axis=0), "loss_seeds": losses,
                 "theory": theory, "theory_b0": pure,
                 "track_dev": max(max_log_dev(t, row, theory, tw) for row in losses),
                 "track_dev_b0": max(max_log_dev(t, row, pure, tw) for row in losses),
                 "theory_gd": gd,
                 "track_dev_gd": max(max_log_dev(t, row, gd, tw) for row in losses),
-                "alpha_asym": asymptotic_alpha(a, b),
+                "alpha_asym": asymptote_for(cfg.data).alpha,
                 "fit_sgd": seed_fit(t, losses, fw, offset, n_boot),
                 "fit_theory": safe_fit(t, theory, fw, offset),
                 "fit_theory_b0": safe_fit(t, pure, fw, offset),
@@ -180,23 +128,15 @@ class Fig3(Experiment):
                                    int(an.get("exact_max_n", 16384)))
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "track_window": list(tw),
                 "fit_offset": offset, "groups": groups, "large_n": large,
-                "rules": {k: float(an.get(k, d)) for k, d in
-                          (("track_tol", 0.05), ("track_partly", 0.15), ("alpha_tol", 0.05),
-                           ("alpha_partly", 0.15))}}
+                "rules": rules_of(an, {"track_tol": 0.05, "track_partly": 0.15, "alpha_tol": 0.05,
+                                       "alpha_partly": 0.15})}
 
     def claims(self, result: dict[str, Any]) -> list[Claim]:
         groups, rules = result["groups"], result["rules"]
         fw, tw = result["fit_window"], result["track_window"]
-        win_fit, win_track = f"t ∈ [{fw[0]:g}, {fw[1]:g}]", f"t ∈ [{tw[0]:g}, {tw[1]:g}]"
+        win_fit, win_track = window_text(fw), window_text(tw)
         n = len(groups)
-
-        def num(x: Any) -> float:
-            return float("nan") if x is None else float(x)
-
-        def verdict(v: float, tol: float, partly: float) -> str:
-            if not math.isfinite(v):
-                return "not tested"
-            return "reproduced" if v <= tol else "partly" if v <= partly else "not reproduced"
+        verdict = verdict_at_most
 
         def worst(key_fit: str, target: str) -> tuple[float, tuple[float, float] | None, str]:
             """max_g |α_g − target_g| and its interval [max lo-distance, max hi-distance]."""
@@ -230,8 +170,8 @@ class Fig3(Experiment):
                   "Without superposition, SGD loss curves track the gradient-flow theory (eq. 7)",
                   "curves coincide", dev, None, win_track,
                   verdict(dev, rules["track_tol"], rules["track_partly"]),
-                  f"max over runs and t of |log(L_SGD / L_theory)|: reproduced if ≤ {rules['track_tol']:g}, "
-                  f"partly if ≤ {rules['track_partly']:g}, else not reproduced",
+                  rule_at_most("max over runs and t of |log(L_SGD / L_theory)|", rules["track_tol"],
+                               rules["track_partly"]),
                   f"{n} (a, b) points, SGD at lr = {lr:g} vs exact theory (mean term, plus the expected "
                   f"initialization term); per point: {per_dev}. Against the B(0) = 0 theory: {dev_b0:.3g}; "
                   f"against discrete-time gradient descent with the same lr (the mean SGD path, "
@@ -240,8 +180,8 @@ class Fig3(Experiment):
             Claim("fig3_alpha_matches_formula", "3b",
                   "Fitted exponents match α = (a + 2b − 1)/a (eq. 8)", "α = (a + 2b − 1)/a",
                   a_dev, a_iv, win_fit, verdict(a_dev, rules["alpha_tol"], rules["alpha_partly"]),
-                  f"max over (a, b) of |α_fit − (a + 2b − 1)/a|: reproduced if ≤ {rules['alpha_tol']:g}, "
-                  f"partly if ≤ {rules['alpha_partly']:g}, else not reproduced",
+                  rule_at_most("max over (a, b) of |α_fit − (a + 2b − 1)/a|", rules["alpha_tol"],
+                               rules["alpha_partly"]),
                   f"fit c t^-α + L0 (offset={result['fit_offset']}) of the SGD curve; interval: the "
                   f"range of the deviation over each point's 95% interval ({method}). SGD α vs formula: "
                   f"{a_per}. The exact theory at the same N itself gives: {th_per} (max deviation "
@@ -250,8 +190,8 @@ class Fig3(Experiment):
                   "Fitted SGD exponents equal those of the exact theory at the same N (our check)",
                   "equal (implied)", t_dev, t_iv, win_fit,
                   verdict(t_dev, rules["alpha_tol"], rules["alpha_partly"]),
-                  f"max over (a, b) of |α_SGD − α_theory| (same window, same t points): reproduced if "
-                  f"≤ {rules['alpha_tol']:g}, partly if ≤ {rules['alpha_partly']:g}, else not reproduced",
+                  rule_at_most("max over (a, b) of |α_SGD − α_theory| (same window, same t points)",
+                               rules["alpha_tol"], rules["alpha_partly"]),
                   f"α_SGD vs α_theory: {t_per}; interval from the SGD fits' 95% intervals ({method})."),
         ]
 

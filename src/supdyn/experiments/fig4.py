@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig5 import group_runs, num, nosup_theory, run_meta, seed_losses, window_text
+from supdyn.experiments.common import (group_runs, nosup_loss, num, run_meta, seed_groups, seed_losses, window_of,
+                                       window_text)
 from supdyn.fit import bootstrap_statistic, loss_ratio, speedup
 
 
@@ -40,24 +41,22 @@ class Fig4(Experiment):
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
         an = self.analysis(mode)
-        win = tuple(float(x) for x in an.get("window", (1e3, 1e4)))
+        win = window_of(an, "window")
         t_ratio = float(an.get("ratio_time", 1e4))
         t_ref = float(an.get("speedup_ref_time", 1e3))
         n_boot = int(an.get("n_boot", 500))
-        groups = group_runs(runs)
-        sup = [g for g in groups if g[0].config.variant != "none"]
-        nosup = [g for g in groups if g[0].config.variant == "none"]
+        nosup = [g for g in group_runs(runs) if g[0].config.variant == "none"]
         curves = []
-        for members in sup:
-            cfg = members[0].config
-            t, losses = seed_losses(members)
+        for cfg, members, t, losses in seed_groups(runs):
+            if cfg.variant == "none":
+                continue
             ok = t > 0
             t, losses = t[ok], losses[:, ok]
             mean = losses.mean(axis=0)
             t_max = cfg.train.t_max
             t_th = np.logspace(0.0, math.log10(t_max * float(an.get("theory_t_factor", 1e4))), 241)
-            th_dense = nosup_theory(cfg.data, t_th)
-            th = nosup_theory(cfg.data, t)
+            th_dense = nosup_loss(cfg.data, t_th)
+            th = nosup_loss(cfg.data, t)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = mean / th
             inw = (t >= win[0]) & (t <= win[1]) & np.isfinite(ratio)

@@ -6,7 +6,7 @@ b ∈ [0, 0.5]. Each seed-mean curve is fitted with L(t) = c t^−α + L0 (L0 �
 interval of α: percentile bootstrap over seeds (≥ 2 seeds) or ± 1.96 SE of the fit. The fit's RMS
 log-residual measures how well a power law describes the window.
 
-Claim: every fitted α ≈ 1 (the band rule of :func:`supdyn.experiments.fig5.band_verdict`).
+Claim: every fitted α ≈ 1 (the band rule of :func:`supdyn.experiments.common.band_verdict`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import math
 from typing import Any, Sequence
 
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig5 import (asymptotic_alpha, band_rule, band_verdict, envelope, fit_warnings,
-                                     group_runs, mean_alpha, num, run_meta, seed_fit, seed_losses, warnings_text,
-                                     window_of, window_text)
+from supdyn.experiments.common import (band_rule, band_verdict, envelope, fit_warnings, mean_alpha, num, rules_of,
+                                       run_meta, seed_fit, seed_groups, warnings_text, window_text)
+from supdyn.theory.asymptotics import asymptote_for
 
 
 class Fig6(Experiment):
@@ -25,20 +25,15 @@ class Fig6(Experiment):
     title = "Fig. 6 — example superposition loss curves with their power-law fits"
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
-        an = self.analysis(mode)
-        fw = window_of(an)
-        n_boot = int(an.get("n_boot", 500))
+        an, fw, n_boot = self.fit_settings(mode)
         curves = []
-        for members in group_runs(runs):
-            cfg = members[0].config
-            t, losses = seed_losses(members)
+        for cfg, members, t, losses in seed_groups(runs):
             ok = t > 0
             fit = seed_fit(t, losses, fw, reading.fit_offset, n_boot)
             curves.append({**run_meta(members), "t": t[ok], "loss_mean": losses[:, ok].mean(axis=0),
                            "fit": fit, "warnings": fit_warnings(t, losses, fit, fw),
-                           "alpha_nosup_asym": asymptotic_alpha(cfg.data.a, cfg.data.b)})
-        rules = {k: float(an.get(k, d)) for k, d in (("alpha_target", 1.0), ("alpha_tol", 0.15),
-                                                      ("alpha_partly", 0.3))}
+                           "alpha_nosup_asym": asymptote_for(cfg.data).alpha})
+        rules = rules_of(an, {"alpha_target": 1.0, "alpha_tol": 0.15, "alpha_partly": 0.3})
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "fit_offset": reading.fit_offset,
                 "curves": curves, "rules": rules}
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from supdyn.data import frequencies, teacher_diagonal
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.fit import bootstrap_statistic, time_to_loss
+from supdyn.experiments.common import num, rules_of, seed_summary
+from supdyn.fit import time_to_loss
 from supdyn.theory.exact import ExactTheory
 
 
@@ -98,17 +99,6 @@ def value_at(t: np.ndarray, t_probe: float) -> int:
     return int(np.nanargmin(np.abs(np.log(tt / t_probe))))
 
 
-def seed_summary(values: list[float]) -> tuple[float, tuple[float, float] | None, str]:
-    """Mean over seeds; 95% percentile bootstrap over seeds when ≥ 2, else no interval."""
-    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return float("nan"), None, "no finite value"
-    if v.size < 2:
-        return float(v[0]), None, "1 seed: no interval"
-    bs = bootstrap_statistic(v, np.mean, n_resamples=500)
-    return float(v.mean()), (float(bs.lo), float(bs.hi)), f"bootstrap over {v.size} seeds"
-
-
 class Fig8(Experiment):
     name = "fig8"
     title = "Fig. 8 — per-feature loss: sequential (no superposition) vs parallel (superposition)"
@@ -132,8 +122,7 @@ class Fig8(Experiment):
         out: dict[str, Any] = {"mode": mode, "reading": reading.name, "t_probe": t_probe, "half": half,
                                "min_count": min_count, "n_common": int(common.sum()),
                                "n_features": int(common.size), "common": common}
-        out["rules"] = {k: float(an.get(k, d)) for k, d in
-                        (("f_sup_min", 0.8), ("f_nosup_max", 0.5), ("f_gap_partly", 0.2))}
+        out["rules"] = rules_of(an, {"f_sup_min": 0.8, "f_nosup_max": 0.5, "f_gap_partly": 0.2})
         for key, group in (("nosup", nosup), ("sup", sup)):
             stats = []
             for p in group:
@@ -188,9 +177,6 @@ class Fig8(Experiment):
     def claims(self, result: dict[str, Any]) -> list[Claim]:
         rules, half, tp = result["rules"], result["half"], result["t_probe"]
         ns, sp = result.get("nosup", {}), result.get("sup", {})
-
-        def num(x: Any) -> float:
-            return float("nan") if x is None else float(x)
 
         f_ns, f_sp = num(ns.get("f_half_common")), num(sp.get("f_half_common"))
         s_ns, s_sp = num(ns.get("spread_common")), num(sp.get("spread_common"))

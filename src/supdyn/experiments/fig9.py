@@ -23,8 +23,8 @@ import numpy as np
 
 from supdyn.config import ConfigError, RunConfig
 from supdyn.data import teacher_diagonal
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig8 import seed_summary
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_at_least, verdict_at_most
+from supdyn.experiments.common import num, rules_of, seed_summary
 from supdyn.model import run_embedding
 from supdyn.theory.exact import ExactTheory
 
@@ -74,11 +74,11 @@ class Fig9(Experiment):
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
         an = self.analysis(mode)
-        t_snap, thr = float(an.get("t_snap", 1e3)), float(an.get("threshold", 0.5))
+        thr = float(an.get("threshold", 0.5))
+        t_snap = float(an.get("t_snap", 1e3))
         out: dict[str, Any] = {"mode": mode, "reading": reading.name, "t_snap": t_snap, "threshold": thr,
-                               "rules": {k: float(an.get(k, d)) for k, d in
-                                         (("paper_count", 400), ("count_tol", 0.25), ("count_partly", 2.0),
-                                          ("parallel_min", 0.9), ("parallel_partly", 0.5))}}
+                               "rules": rules_of(an, {"paper_count": 400, "count_tol": 0.25, "count_partly": 2.0,
+                                                      "parallel_min": 0.9, "parallel_partly": 0.5})}
         for key, want_none in (("nosup", True), ("sup", False)):
             rows, first = [], None
             for r in runs:
@@ -121,9 +121,6 @@ class Fig9(Experiment):
         r, thr = result["rules"], result["threshold"]
         ns, sp = result.get("nosup", {}), result.get("sup", {})
 
-        def num(x: Any) -> float:
-            return float("nan") if x is None else float(x)
-
         win = f"t = {result['t_snap']:g}"
         pc = r["paper_count"]
         n = num(ns.get("n_learned"))
@@ -141,11 +138,9 @@ class Fig9(Experiment):
             v1 = "not reproduced"
         gap = abs(n - th) if math.isfinite(n) and math.isfinite(th) else float("nan")
         tol2 = max(3.0, 0.05 * th) if math.isfinite(th) else float("nan")
-        v2 = "not tested" if not math.isfinite(gap) else "reproduced" if gap <= tol2 else \
-            "partly" if gap <= max(10.0, 0.2 * th) else "not reproduced"
+        v2 = verdict_at_most(gap, tol2, max(10.0, 0.2 * th))
         f = num(sp.get("frac_learned"))
-        v3 = "not tested" if not math.isfinite(f) else "reproduced" if f >= r["parallel_min"] else \
-            "partly" if f >= r["parallel_partly"] else "not reproduced"
+        v3 = verdict_at_least(f, r["parallel_min"], r["parallel_partly"])
         return [
             Claim("fig9_learned_count", "9",
                   f"Without superposition, about {pc:g} of the {n_feat} features are learned at {win}",

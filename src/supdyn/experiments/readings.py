@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-import types
 
 import numpy as np
 
@@ -131,16 +129,5 @@ def needs_runs(reading: Reading) -> bool:
     key = (tuple(sorted(reading.overrides.items())), reading.lr_factor)
     return all((tuple(sorted(r.overrides.items())), r.lr_factor) != key for r in READINGS[:idx])
 
-
-class _CallableModule(types.ModuleType):
-    """Importing this module sets the attribute ``supdyn.experiments.readings`` to the module, replacing
-    the package's function :func:`supdyn.experiments.readings` of the same name; calling the module
-    returns what that function returns, so ``supdyn.experiments.readings()`` keeps working."""
-
-    def __call__(self) -> list[Reading]:
-        return list(READINGS)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["READINGS", "STATED_EQUIVALENT", "choices", "hessian_scale", "lambda_max_sigma", "needs_runs"]

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading
-from supdyn.experiments.fig5 import group_runs, num, run_meta, safe_fit, seed_losses, window_of
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading, rule_at_most, verdict_at_most
+from supdyn.experiments.common import num, rules_of, run_meta, safe_fit, seed_groups, window_of
 from supdyn.fit import local_exponent, window_scan
 from supdyn.theory.exact import ExactTheory
 
@@ -50,16 +50,13 @@ class Window(Experiment):
     title = "Window sensitivity — local exponents and sliding-window fits, with and without superposition"
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
-        an = self.analysis(mode)
-        fw = window_of(an)
+        an, fw, _ = self.fit_settings(mode)
+        rng = window_of(an, "scan_range", (3e2, 3e4))
         width, per = float(an.get("scan_width", 1.0)), int(an.get("scan_per_decade", 4))
         smooth = float(an.get("smooth", 0.4))
-        rng = window_of(an, "scan_range", (3e2, 3e4))
         off = reading.fit_offset
         curves, theory = [], None
-        for members in group_runs(runs):
-            cfg = members[0].config
-            t, losses = seed_losses(members)
+        for _, members, t, losses in seed_groups(runs):
             ok = t > 0
             t, mean = t[ok], losses[:, ok].mean(axis=0)
             fit = safe_fit(t, mean, fw, off)
@@ -82,7 +79,7 @@ class Window(Experiment):
             theory = {"N": cfg.data.n_features, "a": cfg.data.a, "b": cfg.data.b, "t": tt, "loss": lth,
                       "local_exponent": th.local_exponent(tt), "fit": safe_fit(tt, lth, fw, off),
                       "scan": scan_dict(tt, lth, width, per, off)}
-        rules = {k: float(an.get(k, d)) for k, d in (("spread_tol", 0.15), ("spread_partly", 0.3))}
+        rules = rules_of(an, {"spread_tol": 0.15, "spread_partly": 0.3})
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "scan_range": list(rng),
                 "scan_width": width, "scan_per_decade": per, "smooth": smooth, "fit_offset": off,
                 "curves": curves, "theory": theory, "rules": rules}
@@ -99,8 +96,7 @@ class Window(Experiment):
         if rows:
             worst = max(rows, key=lambda c: num(c["spread"]))
             measured = num(worst["spread"])
-            v = ("reproduced" if measured <= rules["spread_tol"] else
-                 "partly" if measured <= rules["spread_partly"] else "not reproduced")
+            v = verdict_at_most(measured, rules["spread_tol"], rules["spread_partly"])
         else:
             measured, v = float("nan"), "not tested"
         w = f"{result['scan_width']:g}-decade windows inside t ∈ [{rng[0]:g}, {rng[1]:g}] ∩ data"
@@ -108,8 +104,8 @@ class Window(Experiment):
             "window_alpha_stable", "ours (Figs. 4–6)",
             "The fitted exponent of the superposition student does not depend on the choice of the mid-training window",
             "(not in the paper) spread ≲ 0.15", measured, None, w, v,
-            f"largest spread (max − min) over K of α fitted on sliding windows: reproduced if ≤ "
-            f"{rules['spread_tol']:g}, partly if ≤ {rules['spread_partly']:g}, else not reproduced",
+            rule_at_most("largest spread (max − min) over K of α fitted on sliding windows", rules["spread_tol"],
+                         rules["spread_partly"]),
             f"{result['scan_per_decade']} window starts per decade, fit c t^-α + L0 (L0 ≥ 0: "
             f"{result['fit_offset']}); no interval (a spread of point estimates; each window's α has ± 1.96 SE "
             f"in the result). Per K: {per}. {nos_txt}.")]

@@ -1,60 +1,44 @@
-"""Figures: one drawing function per experiment, matplotlib (Agg) only here and in ``report``.
+"""Figures: one drawing function per experiment; matplotlib (Agg) is used only in this package.
 
-Each module of this package defines ``draw(result: dict, out_dir: Path) -> list[Path]`` for the
-experiment of the same name, taking the JSON-able result of ``Experiment.analyze`` and writing
-PNG and PDF files readable in a paper. :func:`draw` dispatches by experiment name.
+Each figure module defines ``draw(result: dict, out_dir: Path) -> list[Path]`` for the experiment of
+the same name, taking the JSON-able result of ``Experiment.analyze`` and writing PNG and PDF files
+readable in a paper; it is registered in :data:`DRAWERS`, and :func:`draw` dispatches by experiment
+name. A new figure is its module and one line in :data:`DRAWERS`. The style, ``save`` and the small
+helpers every figure uses are in :mod:`supdyn.figures.common`; :mod:`supdyn.figures.readings` draws the
+readings section's figure and :mod:`supdyn.figures.curves` the curves of ``supdyn plot``.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
-matplotlib.use("Agg")
+from supdyn.figures import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14, readings,
+                            window)
+from supdyn.figures.common import STYLE, figure, save
 
-import matplotlib.pyplot as plt  # noqa: E402
-
-def _available() -> list[str]:
-    import importlib.util
-
-    from supdyn.experiments import ORDER
-
-    return [n for n in ORDER if importlib.util.find_spec(f"supdyn.figures.{n}") is not None]
-
-
-# experiment name → figure module of the same name
-MODULES: list[str] = _available()
-
-STYLE = {
-    "figure.dpi": 110, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
-    "axes.labelsize": 10, "legend.fontsize": 8, "xtick.labelsize": 9, "ytick.labelsize": 9,
-    "lines.linewidth": 1.4, "axes.grid": True, "grid.alpha": 0.3, "figure.constrained_layout.use": True,
+#: experiment name → its drawing function
+DRAWERS: dict[str, Callable[[dict[str, Any], Path], list[Path]]] = {
+    "fig3": fig3.draw, "fig4": fig4.draw, "fig5": fig5.draw, "fig6": fig6.draw, "window": window.draw,
+    "fig7": fig7.draw, "fig8": fig8.draw, "fig9": fig9.draw, "fig10_11": fig10_11.draw, "fig12": fig12.draw,
+    "fig13": fig13.draw, "fig14": fig14.draw,
 }
-
-
-def save(fig: "plt.Figure", out_dir: Path, stem: str) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` into out_dir and close the figure."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
-def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2.8, **kw: Any):
-    """A new figure with the package style: ``width``/``height`` per panel, in inches."""
-    with plt.rc_context(STYLE):
-        return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
 
 
 def draw(name: str, result: dict[str, Any], out_dir: Path) -> list[Path]:
     """Draw the figure(s) of experiment ``name`` from its analysis result."""
-    if name not in MODULES:
-        raise ValueError(f"figure: no drawing for experiment {name!r}; allowed: {', '.join(MODULES)}")
-    with plt.rc_context(STYLE):
-        return importlib.import_module(f"supdyn.figures.{name}").draw(result, Path(out_dir))
+    if name not in DRAWERS:
+        raise ValueError(f"figure: no drawing for experiment {name!r}; allowed: {', '.join(DRAWERS)}")
+    with matplotlib.rc_context(STYLE):
+        return DRAWERS[name](result, Path(out_dir))
+
+
+def draw_readings(results: dict[str, dict[str, Any]], readings_list: list[Any], out_dir: Path) -> list[Path]:
+    """Draw the readings section's figure (see :mod:`supdyn.figures.readings`)."""
+    with matplotlib.rc_context(STYLE):
+        return readings.draw(results, readings_list, Path(out_dir))
+
+
+__all__ = ["DRAWERS", "STYLE", "draw", "draw_readings", "figure", "save"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from supdyn.config import RunConfig, field_names
 from supdyn.data import frequencies, teacher_diagonal
-from supdyn.figures import figure, save
+from supdyn.figures.common import figure, save
 from supdyn.fit import PowerLawFit, fit_power_law
 from supdyn.model import run_embedding
 from supdyn.store import StoredRun

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig3 import arr, num, shade
+from supdyn.figures.common import arr, figure, num, save, shade
 
 COLORS = {"power": "C0", "exponential": "0.3", "algebraic": "C3"}
 LABELS = {"power": "power p ∝ i^−a: (a−1)/a", "exponential": "exponential p ∝ e^{−κ i^a}: ≈ 1",

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig5 import arr, k_colors, num, shade
+from supdyn.figures.common import arr, cycle_colors, figure, num, save, shade
 
 
 def _alpha(entry: dict[str, Any]) -> str:
@@ -24,7 +23,7 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fw = result["fit_window"]
     shade(ax, fw)
     shade(axd, fw, None)
-    colors = k_colors([p["K"] for p in result["pairs"]])
+    colors = cycle_colors([p["K"] for p in result["pairs"]])
     for p in result["pairs"]:
         col = colors[p["K"]]
         if "learnable" in p:

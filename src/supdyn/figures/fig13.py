@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.experiments.fig7 import n_of
-from supdyn.figures import figure, save
-from supdyn.figures.fig7 import arr, k_colors
+from supdyn.experiments.common import n_of
+from supdyn.figures.common import arr, figure, save, viridis_colors
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    pts = result["points"]
+    colors = viridis_colors([p["K"] for p in pts])
     fig, axes = figure(2, 1, width=3.9, height=3.2)
     ax, bx = axes[0, 0], axes[0, 1]
-    pts = result["points"]
-    colors = k_colors([p["K"] for p in pts])
     for p in pts:
         t, L = arr(p["t"]), arr(p["loss_mean"])
         ax.loglog(t, L, color=colors[p["K"]], lw=1.0, label=f"K = {p['K']}")

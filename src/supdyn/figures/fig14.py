@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.experiments.fig7 import n_of
-from supdyn.figures import figure, save
-from supdyn.figures.fig7 import arr
+from supdyn.experiments.common import n_of
+from supdyn.figures.common import arr, figure, save
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -8,21 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-
-
-def arr(x: Any) -> np.ndarray:
-    """A float array from a result entry (JSON null → NaN)."""
-    return np.asarray([np.nan if v is None else v for v in np.ravel(np.asarray(x, dtype=object))],
-                      dtype=float).reshape(np.shape(np.asarray(x, dtype=object)))
-
-
-def num(x: Any) -> float:
-    return float("nan") if x is None else float(x)
-
-
-def shade(ax: Any, window: list[float], label: str | None = "fit window") -> None:
-    ax.axvspan(window[0], window[1], color="0.85", alpha=0.5, lw=0, label=label, zorder=0)
+from supdyn.figures.common import arr, figure, num, save, shade
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig5 import arr, num, shade
+from supdyn.figures.common import arr, figure, num, save, shade
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -1,9 +1,6 @@
 """Fig. 5: fitted α vs a (b = 0) and vs b (a = 1.1), one line per K, with 95% intervals; dashed: the
 no-superposition asymptote (a + 2b − 1)/a (eq. 8); open squares: the exact no-superposition theory at
-N = 1024 fitted on the same window; grey: α = 1 and the ±tolerance band of the claim's rule.
-
-The small helpers here (``arr``, ``num``, ``shade``, ``k_colors``) are used by this group's other
-figures (fig4, fig6, window, fig12)."""
+N = 1024 fitted on the same window; grey: α = 1 and the ±tolerance band of the claim's rule."""
 
 from __future__ import annotations
 
@@ -12,26 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-
-
-def arr(x: Any) -> np.ndarray:
-    """A float array from a result entry (JSON null → NaN)."""
-    a = np.asarray(x, dtype=object)
-    return np.asarray([np.nan if v is None else v for v in a.ravel()], dtype=float).reshape(a.shape)
-
-
-def num(x: Any) -> float:
-    return float("nan") if x is None else float(x)
-
-
-def shade(ax: Any, window: list[float], label: str | None = "fit window") -> None:
-    """Grey band over the fit window (x axis = t)."""
-    ax.axvspan(window[0], window[1], color="0.85", alpha=0.5, lw=0, label=label, zorder=0)
-
-
-def k_colors(ks: list[int]) -> dict[int, str]:
-    return {k: f"C{i % 10}" for i, k in enumerate(sorted(set(ks)))}
+from supdyn.figures.common import arr, cycle_colors, figure, num, save
 
 
 Y_MAX = 2.0  # α axis limit; larger fitted values are drawn as labelled arrows
@@ -41,7 +19,7 @@ def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
     pts = [p for p in result["points"] if p[f"panel_{var}"]]
     rules = result["rules"]
     tgt, tol = rules["alpha_target"], rules["alpha_tol"]
-    colors = k_colors([p["K"] for p in result["points"]])
+    colors = cycle_colors([p["K"] for p in result["points"]])
     ks = sorted({p["K"] for p in pts})
     n = len(ks)
     xs_all = sorted({p[var] for p in pts})
@@ -63,12 +41,8 @@ def _panel(ax: Any, result: dict[str, Any], var: str) -> None:
                 ax.annotate(f"{yi:.2f}", (xi, Y_MAX * 0.97), xytext=(xi, Y_MAX * 0.82), color=colors[k],
                             fontsize=7, ha="center", arrowprops={"arrowstyle": "->", "color": colors[k]})
     if xs_all:
-        grid = np.linspace(min(xs_all), max(xs_all), 50)
-        a = grid if var == "a" else np.full_like(grid, result["ref_a"])
-        b = grid if var == "b" else np.full_like(grid, result["ref_b"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            asym = np.where(a + 2 * b > 1, (a + 2 * b - 1) / a, np.nan)
-        ax.plot(grid, asym, color="k", ls="--", lw=1.1, label="no superposition, (a+2b−1)/a")
+        line = result["asymptote_lines"][var]
+        ax.plot(arr(line["x"]), arr(line["alpha"]), color="k", ls="--", lw=1.1, label="no superposition, (a+2b−1)/a")
         th = sorted({(p[var], num(p["alpha_nosup_theory"])) for p in pts})
         ax.plot([t[0] for t in th], [t[1] for t in th], "s", mfc="none", color="0.3", ms=6,
                 label=f"no-sup. exact theory, N = {pts[0]['N']}")

@@ -3,39 +3,23 @@ compute-optimal envelope (black: the best loss reached by any width at compute �
 minimum of min_K L_K(C), which stays flat where a width's run ends — the claims use the pointwise
 minimum); (b) iso-compute loss against K at four log-uniform C, the argmin
 marked (filled star: interior minimum; open circle: at the smallest/largest width of the sweep;
-open square: undetermined, a neighbouring width's curve does not reach that C).
-
-The helpers ``arr`` and ``k_colors`` are shared with fig13 and fig14."""
+open square: undetermined, a neighbouring width's curve does not reach that C)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
 
-from supdyn.figures import figure, save
-
-
-def arr(x: Any) -> np.ndarray:
-    """A float array from a result entry (JSON null → NaN)."""
-    a = np.asarray(x if x is not None else [], dtype=object)
-    return np.asarray([np.nan if v is None else v for v in a.ravel()], dtype=float).reshape(a.shape)
-
-
-def k_colors(ks: list[int]) -> dict[int, Any]:
-    """One viridis colour per width, small K dark."""
-    ks = sorted(set(ks))
-    cmap = mpl.colormaps["viridis"]
-    return {k: cmap(0.9 * i / max(len(ks) - 1, 1)) for i, k in enumerate(ks)}
+from supdyn.figures.common import arr, figure, save, viridis_colors
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(2, 1, width=3.9, height=3.2)
     ax, bx = axes[0, 0], axes[0, 1]
     curves = result["curves"]
-    colors = k_colors([c["K"] for c in curves])
+    colors = viridis_colors([c["K"] for c in curves])
     for c in curves:
         ax.loglog(arr(c["C"]), arr(c["loss_mean"]), color=colors[c["K"]], lw=1.2,
                   label=f"K = {c['K']} (t ≤ {c['t_max']:g})")

@@ -11,8 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import Normalize
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig3 import arr, num
+from supdyn.figures.common import arr, figure, num, save
 
 
 def _edges(x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import SymLogNorm
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig3 import arr, num
+from supdyn.figures.common import arr, figure, num, save
 
 LINTHRESH = 1e-2  # the colour scale is linear for |B_ij| below this fraction of max |B|
 

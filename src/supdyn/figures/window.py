@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures import figure, save
-from supdyn.figures.fig5 import arr, k_colors, shade
+from supdyn.figures.common import arr, cycle_colors, figure, save, shade
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -19,7 +18,7 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fw, rng = result["fit_window"], result["scan_range"]
     shade(ax, fw, "paper's fit window")
     axs.axvspan(rng[0], rng[1], color="0.9", alpha=0.5, lw=0, zorder=0, label="range of the claim")
-    colors = k_colors([c["K"] for c in result["curves"] if c["variant"] != "none"])
+    colors = cycle_colors([c["K"] for c in result["curves"] if c["variant"] != "none"])
     for c in result["curves"]:
         t = arr(c["t"])
         sc = c["scan"]

@@ -8,9 +8,8 @@ Input (from ``supdyn reproduce --readings``): ``results`` = {experiment: {readin
   the others the reduced ``[readings]`` grids, so a verdict may rest on fewer (a, b, K) points);
 * the table claim × reading → measured value, 95% interval and verdict (colour), and per claim the
   readings under which it is reproduced / partly / not reproduced / not tested;
-* Fig. 5's layout (fitted mid-training α against a at b = 0 and against b at a = 1.1, superposition
-  student at the width every reading shares) with one line per reading, written to
-  ``out_dir/figures/readings_alpha.png`` and ``.pdf``;
+* the figure drawn by :mod:`supdyn.figures.readings` (Fig. 5's layout, one line per reading), given
+  as its files;
 * plain sentences generated from the table. Nothing is selected or tuned: every reading is shown.
 """
 
@@ -18,22 +17,12 @@ from __future__ import annotations
 
 import html
 import math
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 
 VERDICT_ORDER = ("reproduced", "partly", "not reproduced", "not tested")
 COLOURS = {"reproduced": "#d8f0d8", "partly": "#fbefc9", "not reproduced": "#f6d5d5", "not tested": "#e6e6e6",
            None: "#ffffff"}
-STYLE = {"figure.dpi": 110, "savefig.dpi": 200, "font.size": 10, "axes.labelsize": 10, "legend.fontsize": 7,
-         "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.3}
-FIG_STEM = "readings_alpha"
 
 
 def _f(x: Any) -> float:
@@ -131,74 +120,6 @@ def _grid_summary(name: str, mode: str, reading: Any) -> str:
             "(lr, normalization and init: the reading's)")
 
 
-def _fig5_points(results: dict[str, dict[str, Any]], reading: str) -> list[dict[str, Any]]:
-    res = (results.get("fig5") or {}).get(reading) or {}
-    return [p for p in res.get("points", []) or [] if isinstance(p, dict)]
-
-
-def alpha_figure(results: dict[str, dict[str, Any]], readings: Sequence[Any], out_dir: Path) -> list[Path]:
-    """Fig. 5's layout, one line per reading: α against a (b = 0) and against b (a = 1.1), at the width
-    K present under the most readings. Error bars: the points' 95% intervals. Returns [png, pdf]."""
-    counts: Counter = Counter()
-    for r in readings:
-        counts.update({int(p["K"]) for p in _fig5_points(results, r.name) if p.get("K") is not None})
-    k_common = max(counts, key=lambda k: (counts[k], k == 256, -k)) if counts else None
-    run_keys = []
-    for r in readings:
-        key = (tuple(sorted((getattr(r, "overrides", {}) or {}).items())), getattr(r, "lr_factor", 1.0))
-        if key not in run_keys:
-            run_keys.append(key)
-    cmap = plt.get_cmap("tab10")
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
-        for ax, (var, fixed, ref) in zip(axes, (("a", "b", 0.0), ("b", "a", 1.1))):
-            ax.axhspan(0.85, 1.15, color="#2a7", alpha=0.10, lw=0, label="α = 1 ± 0.15 (rule)")
-            ax.axhline(1.0, color="#2a7", lw=0.8)
-            theory: dict[float, float] = {}
-            for i, r in enumerate(readings):
-                pts = [p for p in _fig5_points(results, r.name)
-                       if k_common is not None and int(p.get("K", -1)) == k_common
-                       and math.isclose(_f(p.get(fixed)), ref)]
-                pts = sorted(pts, key=lambda p: _f(p.get(var)))
-                if not pts:
-                    continue
-                key = (tuple(sorted((getattr(r, "overrides", {}) or {}).items())), getattr(r, "lr_factor", 1.0))
-                ci = run_keys.index(key)
-                norm = (getattr(r, "overrides", {}) or {}).get("normalize", "sum")
-                x = [_f(p.get(var)) + 0.012 * (ci - len(run_keys) / 2) * (1 if var == "a" else 0.5) for p in pts]
-                y = [_f(p["fit"].get("alpha")) for p in pts]
-                lo = [yy - _f(p["fit"].get("lo")) for yy, p in zip(y, pts)]
-                hi = [_f(p["fit"].get("hi")) - yy for yy, p in zip(y, pts)]
-                err = [[max(v, 0.0) if math.isfinite(v) else 0.0 for v in lo],
-                       [max(v, 0.0) if math.isfinite(v) else 0.0 for v in hi]]
-                ax.errorbar(x, y, yerr=err, color=cmap(ci % 10), ls="-" if r.fit_offset else ":",
-                            marker="o" if norm == "sum" else "s", ms=4, capsize=2, label=r.name)
-                for p in pts:
-                    a_, b_ = _f(p.get("a")), _f(p.get("b"))
-                    theory[_f(p.get(var))] = (a_ + 2 * b_ - 1) / a_ if a_ + 2 * b_ > 1 else float("nan")
-            if theory:
-                xs = sorted(theory)
-                ax.plot(xs, [theory[v] for v in xs], "k--", lw=1.0, label="no superposition, (a+2b−1)/a (eq. 8)")
-            ax.set_xlabel(f"{var} ({'input decay' if var == 'a' else 'channel decay'}; {fixed} = {ref:g})")
-            ax.set_ylabel(f"fitted α on the fit window (K = {k_common})")
-            ax.set_title(f"α vs {var}, one line per reading")
-        handles, labels = axes[0].get_legend_handles_labels()
-        h2, l2 = axes[1].get_legend_handles_labels()
-        for h, lab in zip(h2, l2):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-        fig.legend(handles, labels, loc="outside right upper", fontsize=6.5, title="reading (• Σp=1, ■ p=i^-a; "
-                   "dotted: L0 pinned)", title_fontsize=7)
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [out_dir / f"{FIG_STEM}.png", out_dir / f"{FIG_STEM}.pdf"]
-        for p in paths:
-            fig.savefig(p, bbox_inches="tight")
-        plt.close(fig)
-    return paths
-
-
 def _cell(c: dict[str, Any] | None) -> str:
     if c is None:
         return f"<td style='background:{COLOURS['not tested']}' title='not evaluated'>—</td>"
@@ -211,8 +132,10 @@ def _cell(c: dict[str, Any] | None) -> str:
 
 
 def readings_section(out_dir: str | Path, results: dict[str, dict[str, dict[str, Any]]],
-                     claims: Sequence[dict[str, Any]], readings: Sequence[Any]) -> tuple[str, str]:
-    """The section (title, html); writes figures/readings_alpha.png/.pdf under out_dir."""
+                     claims: Sequence[dict[str, Any]], readings: Sequence[Any], *,
+                     figure_files: Sequence[Path] = (), figure_error: str = "") -> tuple[str, str]:
+    """The section (title, html). ``figure_files``: the readings figure's [png, pdf] under out_dir
+    (``supdyn.figures.draw_readings``), or ``figure_error``: why it could not be drawn."""
     out = Path(out_dir)
     readings = list(readings)
     ids, cells = claim_table(claims, readings)
@@ -276,20 +199,19 @@ def readings_section(out_dir: str | Path, results: dict[str, dict[str, dict[str,
     parts.append("<h3>Under which readings each claim holds</h3><p>Number of readings, then their numbers "
                  "(# in the readings table; hover for the names).</p><table class='readings'><tr><th>claim</th>"
                  + "".join(f"<th>{v}</th>" for v in VERDICT_ORDER) + f"</tr>{''.join(rows)}</table>")
-    # figure
-    try:
-        files = alpha_figure(results, readings, out / "figures")
+    if figure_files:
+        png, pdf = (Path(f).relative_to(out).as_posix() for f in figure_files[:2])
         parts.append("<h3>α against a and b under each reading (Fig. 5's layout)</h3><figure><img class='fig' "
-                     f"src='figures/{FIG_STEM}.png' alt='alpha per reading'><figcaption>Fitted mid-training "
+                     f"src='{html.escape(png)}' alt='alpha per reading'><figcaption>Fitted mid-training "
                      "exponent α of the superposition student (one seed, interval ± 1.96 SE or bootstrap over "
                      "seeds) against a (b = 0) and b (a = 1.1), one line per reading; the green band is the "
                      "reproduction rule's α = 1 ± 0.15; dashed: the no-superposition asymptote (a + 2b − 1)/a. "
-                     f"PDF: {html.escape(str(files[1].relative_to(out)))}</figcaption></figure>")
-    except Exception as exc:  # noqa: BLE001 - the table must survive a failed drawing
-        parts.append(f"<p>(figure not drawn: {html.escape(str(exc))})</p>")
+                     f"PDF: {html.escape(pdf)}</figcaption></figure>")
+    elif figure_error:
+        parts.append(f"<p>(figure not drawn: {html.escape(figure_error)})</p>")
     parts.append("<h3>What holds under which reading</h3><ul>"
                  + "".join(f"<li>{html.escape(s)}</li>" for s in sentences(ids, cells, readings)) + "</ul>")
     return "Which reading reproduces the paper", "\n".join(parts)
 
 
-__all__ = ["alpha_figure", "claim_table", "readings_section", "sentences", "verdicts_by_claim"]
+__all__ = ["claim_table", "readings_section", "sentences", "verdicts_by_claim"]

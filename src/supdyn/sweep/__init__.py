@@ -28,6 +28,9 @@ shape into as few tasks as GPU memory allows and trains ``lanes`` tasks at once 
 (``dask worker --resources GPU=1``; a LocalCluster or SLURM job gets it automatically) and every
 CUDA task requires one (:func:`submit_kwargs`).
 
+Compute-or-load: :func:`ensure` returns the stored runs of a list of configs, computing the missing
+ones with :func:`run_sweep` in this process first (the one path that trains runs into a store).
+
 Modules: ``tasks`` (packing runs into tasks, the task, the failure tracker), ``cluster`` (Dask
 clusters and the Dask executor; Dask is imported there only, inside functions) and this one (the sweep
 and its options).
@@ -47,15 +50,15 @@ import torch
 from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
-from supdyn.store import Store
+from supdyn.store import Store, StoredRun
 from supdyn.sweep.cluster import SlurmOptions, build_slurm_cluster, run_dask
 from supdyn.sweep.lanes import GPU_LANES, run_lanes
 from supdyn.sweep.tasks import (SweepPlan, Tracker, error_line, make_tasks, plan_sweep, submit_kwargs,
                                 task_cost, train_task)
 from supdyn.train import run_steps
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepPlan", "SweepReport", "build_slurm_cluster", "check_device",
-           "executor_from_args", "make_tasks", "plan_sweep", "run_steps", "run_sweep", "submit_kwargs",
+__all__ = ["EXECUTORS", "SlurmOptions", "SweepPlan", "SweepReport", "build_slurm_cluster", "check_device", "ensure",
+           "executor_options", "make_tasks", "plan_sweep", "run_steps", "run_sweep", "submit_kwargs",
            "task_cost", "train_task"]
 
 EXECUTORS = ("local", "dask")
@@ -79,12 +82,12 @@ class SweepReport:
 
 
 # -- the sweep -------------------------------------------------------------------------------------
-def _run_local(tasks: list[list[RunConfig]], root: str, device: str, track: Tracker) -> None:
+def _run_local(tasks: list[list[RunConfig]], root: str, device: str, track: Tracker, steps_bar: bool) -> None:
     queue = deque((task, 1) for task in tasks)
     while queue:
         task, attempt = queue.popleft()
         try:
-            train_task([c.to_dict() for c in task], root, device)
+            train_task([c.to_dict() for c in task], root, device, progress=steps_bar)
         except Exception as exc:  # noqa: BLE001 - any error of one task is recorded, the sweep goes on
             queue.extend(track.fail(task, attempt, error_line(exc)))
         else:
@@ -153,7 +156,7 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
             if device.startswith("cuda") and lanes > 1 and len(plan.tasks) > 1:
                 run_lanes(plan.tasks, root, device, track, lanes)
             else:
-                _run_local(plan.tasks, root, device, track)
+                _run_local(plan.tasks, root, device, track, steps_bar=progress and len(plan.tasks) == 1)
         elif plan.tasks:
             run_dask(plan.tasks, root, device, track, workers=workers, scheduler=scheduler, slurm=slurm)
     return SweepReport(n_runs=plan.n_runs, n_cached=plan.n_cached,
@@ -161,33 +164,17 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
                        wall_time=time.perf_counter() - start, n_tasks=plan.n_tasks)
 
 
-def executor_from_args(args: Any, slurm_table: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`run_sweep` from parsed ``add_executor_arguments`` options.
-
-    ``slurm_table`` (a spec's ``[slurm]`` table) gives SLURM defaults that ``--slurm-*`` override.
-    ``--scheduler`` or ``--slurm`` imply the dask executor.
-    """
-    executor = getattr(args, "executor", None)
-    scheduler = getattr(args, "scheduler", None)
-    use_slurm = bool(getattr(args, "slurm", False))
-    if scheduler and use_slurm:
-        raise ValueError("--scheduler: cannot be combined with --slurm; allowed: one of the two")
-    if executor == "local" and (scheduler or use_slurm):
-        raise ValueError(f"--executor: got 'local' with --{'scheduler' if scheduler else 'slurm'}; "
-                         "allowed: dask")
-    slurm = None
-    if use_slurm:
-        table = dict(slurm_table or {})
-        for name in ("queue", "walltime", "memory", "cores", "gpus", "account", "max_jobs"):
-            val = getattr(args, f"slurm_{name}", None)
-            if val is not None:
-                table[name] = val
-        slurm = SlurmOptions.from_dict(table)
+def executor_options(*, executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
+                     slurm: SlurmOptions | None = None, device: str | None = None,
+                     max_models: int | str | None = None, retries: int | None = None,
+                     lanes: int | None = None) -> dict[str, Any]:
+    """Every keyword argument of :func:`run_sweep` but ``progress``, checked, from plain values (None:
+    the default). ``scheduler`` or ``slurm`` imply the dask executor."""
     kw = {
-        "executor": "dask" if (scheduler or use_slurm) else (executor or "local"),
-        "workers": _arg(args, "workers", 2), "scheduler": scheduler or None, "slurm": slurm,
-        "device": _arg(args, "device", "cpu"), "max_models": _max_models(_arg(args, "max_models", "auto")),
-        "retries": _arg(args, "retries", 2), "lanes": _arg(args, "lanes", GPU_LANES),
+        "executor": "dask" if (scheduler or slurm is not None) else (executor or "local"),
+        "workers": 2 if workers is None else workers, "scheduler": scheduler or None, "slurm": slurm,
+        "device": device or "cpu", "max_models": _max_models("auto" if max_models is None else max_models),
+        "retries": 2 if retries is None else retries, "lanes": GPU_LANES if lanes is None else lanes,
     }
     _check_options(kw["executor"], kw["workers"], kw["device"], kw["max_models"], kw["retries"])
     if kw["lanes"] < 1:
@@ -207,6 +194,14 @@ def _max_models(val: Any) -> int | str:
     return val
 
 
-def _arg(args: Any, name: str, default: Any) -> Any:
-    val = getattr(args, name, None)
-    return default if val is None else val
+def ensure(configs: Sequence[RunConfig], store: Store | str | os.PathLike | None = None, *, device: str = "cpu",
+           progress: bool = True, max_models: int | str | None = "auto") -> list[StoredRun]:
+    """Every run of ``configs`` from ``store`` (default :func:`supdyn.store.default_store_root`), the
+    missing ones computed first by :func:`run_sweep` in this process. A run that fails raises (a
+    one-line ValueError naming it); the store records it in ``_failed/``."""
+    store = store if isinstance(store, Store) else Store(store)
+    report = run_sweep(configs, store, device=device, max_models=max_models, retries=0, progress=progress)
+    if report.failed:
+        rid, err = report.failed[0]
+        raise ValueError(f"run {rid[:12]}: training failed ({err})")
+    return [store.load(c) for c in configs]

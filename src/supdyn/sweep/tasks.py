@@ -132,8 +132,9 @@ def _restore_malloc_thresholds() -> None:
 
 
 def train_task(cfg_dicts: list[dict[str, Any]], root: str, device: str = "cpu",
-               torch_threads: int | None = None) -> dict[str, Any]:
-    """Train the runs of one task together and save each to the store at ``root``.
+               torch_threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train the runs of one task together and save each to the store at ``root`` (``progress``: a
+    per-step progress bar).
 
     Runs already stored (e.g. by an earlier attempt of this task on a worker that then died) are
     skipped. Returns a small summary; the arrays stay in the store.
@@ -146,7 +147,7 @@ def train_task(cfg_dicts: list[dict[str, Any]], root: str, device: str = "cpu",
     todo = store.missing(configs)
     saved = []
     if todo:
-        for res in train(todo, device=device, progress=False):
+        for res in train(todo, device=device, progress=progress):
             if store.save(res):
                 saved.append(res.config.run_id)
     return {"saved": saved, "skipped": len(configs) - len(todo), "host": socket.gethostname(),
