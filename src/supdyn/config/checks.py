@@ -21,6 +21,11 @@ DTYPES = ("float32", "float64", "tf32")
 
 
 
+ADDED = {"added": True}
+"""``dataclasses.field`` metadata of a field added after schema 2: left out of a run's identity while it has
+its default (see ``RunConfig.canonical_json``)."""
+
+
 class ConfigError(ValueError):
     """A bad configuration value. The message is one line naming the field and the allowed range."""
 

@@ -77,7 +77,15 @@ class RunConfig:
         return d
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        """The identity's JSON: every field, except fields added after schema 2 (declared with
+        :data:`supdyn.config.checks.ADDED`) while at their default, so that adding a field keeps the
+        identity of every run that does not use it."""
+        d = self.to_dict()
+        for sec, cls in _SECTIONS.items():
+            for f in dataclasses.fields(cls):
+                if f.metadata.get("added") and d[sec][f.name] == _plain(f.default):
+                    del d[sec][f.name]
+        return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @property
     def run_id(self) -> str:
@@ -95,6 +103,11 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _plain(value: Any) -> Any:
+    """A default as ``to_dict`` writes it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def field_names() -> dict[str, str]:
