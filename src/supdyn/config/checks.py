@@ -13,6 +13,7 @@ from supdyn.config.variants import VARIANT_TABLE
 LAWS = ("power", "exponential", "algebraic", "user")
 NORMALIZATIONS = ("sum", "none")
 TEACHERS = ("power", "user")
+IMPORTANCE = ("uniform", "power", "user")
 VARIANTS = ("auto", *VARIANT_TABLE)
 OPTIMIZERS = ("sgd",)
 SCHEDULES = ("constant",)

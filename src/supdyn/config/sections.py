@@ -3,9 +3,10 @@ and train (optimizer, time, evaluation). Frozen dataclasses, validated when buil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from supdyn.config.checks import (DTYPES, EVAL_MODES, LAWS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS,
+from supdyn.config.checks import (ADDED, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS, OPTIMIZERS,
+                                  SCHEDULES, TEACHERS,
                                   VARIANTS, _choice, _fail, _finite, _float_tuple, _integer)
 
 
@@ -18,6 +19,9 @@ class DataConfig:
     normalize:  ``sum`` scales p so that Σ p_i = density (the paper's Sec. 2.1, default);
                 ``none`` uses the law unnormalized (the paper's eq. 7 / Fig. 9 reading, p_1 = 1).
     teacher:    ``power`` A_ii = i^-b (paper eq. 2), ``user``: ``teacher_diag``.
+    importance: weights w_i of the outputs in the loss L = ½ Σ_i w_i E(y*_i − y_i)² (not in the paper):
+                ``uniform`` w_i = 1 (default), ``power`` w_i = i^-importance_exponent, ``user``:
+                ``importance_diag``. Distinct from the teacher A.
     """
 
     n_features: int = 1024
@@ -30,6 +34,9 @@ class DataConfig:
     p: tuple[float, ...] | None = None
     teacher: str = "power"
     teacher_diag: tuple[float, ...] | None = None
+    importance: str = field(default="uniform", metadata=ADDED)
+    importance_exponent: float = field(default=0.0, metadata=ADDED)
+    importance_diag: tuple[float, ...] | None = field(default=None, metadata=ADDED)
 
     def __post_init__(self) -> None:
         _integer("n_features", self.n_features, 1)
@@ -63,6 +70,18 @@ class DataConfig:
                 _fail("teacher_diag", got, f"a list of length n_features = {self.n_features}")
         elif self.teacher_diag is not None:
             _fail("teacher_diag", "a list", "no teacher_diag unless teacher = 'user'")
+        _choice("importance", self.importance, IMPORTANCE)
+        object.__setattr__(self, "importance_exponent", _finite("importance_exponent", self.importance_exponent))
+        object.__setattr__(self, "importance_diag", _float_tuple("importance_diag", self.importance_diag))
+        w = self.importance_diag
+        if self.importance == "user":
+            if w is None or len(w) != self.n_features:
+                _fail("importance_diag", None if w is None else f"length {len(w)}",
+                      f"a list of length n_features = {self.n_features}")
+            if any(v < 0 for v in w) or not any(v > 0 for v in w):
+                _fail("importance_diag", "negative or all-zero weights", "weights >= 0, not all 0")
+        elif w is not None:
+            _fail("importance_diag", "a list", "no importance_diag unless importance = 'user'")
 
 
 @dataclass(frozen=True)

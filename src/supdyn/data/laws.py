@@ -74,6 +74,15 @@ def moments(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p / 2.0, p / 3.0
 
 
+def importance_weights(cfg: DataConfig) -> np.ndarray | None:
+    """Loss weights w_i of the outputs, (n_features,) float64, or None for the uniform default (w = 1)."""
+    if cfg.importance == "uniform":
+        return None
+    if cfg.importance == "user":
+        return np.asarray(cfg.importance_diag, dtype=np.float64)
+    return np.arange(1, cfg.n_features + 1, dtype=np.float64) ** (-cfg.importance_exponent)
+
+
 def second_moment(p: np.ndarray) -> np.ndarray:
     """Full second moment Σ = E[x xᵀ] = diag(p/3 − p²/4) + μμᵀ, shape (n_features, n_features)."""
     mu, d = moments(p)

@@ -8,7 +8,9 @@ Variants (paper Sec. 2.2; K = d_hidden, N = n_features; the table of what each h
     learnable  y = ReLU(Dᵀ B E x + b)       E, D ∈ R^{K×N} learned, both started from W (App. A.3)
 W is Gaussian with unit-norm columns, drawn from the run's ``embedding`` stream.
 
-Loss per model: L = (1/batch) Σ_s ½‖y*_s − y_s‖² (summed over the N outputs, averaged over samples).
+Loss per model: L = (1/batch) Σ_s ½‖y*_s − y_s‖² (summed over the N outputs, averaged over samples),
+or with loss weights w (``importance``) L = (1/batch) Σ_s ½ Σ_i w_i (y*_si − y_si)²; the per-feature
+losses are then w_i-weighted too, so that they sum to L.
 Two ways to compute it and its gradients, both hand-written and tested against autograd:
 * :func:`step_grads`, the CPU step: the batch is compacted (:func:`compact`): only the R samples with
   an active feature get an output row; each of the other samples has y = ReLU(b), y* = 0, so they add
@@ -72,7 +74,7 @@ def loss_and_grads(st: Student, x: SparseBatch) -> tuple[torch.Tensor, dict[str,
 
 
 def population_loss(st: Student) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact ½E‖y* − y‖² for the closed-form (linear) students, in float64.
+    """Exact ½E‖y* − y‖² (weighted: ½ Σ_i w_i E(y*_i − y_i)²) for the closed-form (linear) students, float64.
 
     With M the student's N×N map and D = M − A:  L = ½ Tr(D Σ Dᵀ), Σ = diag(p/3 − p²/4) + μμᵀ,
     μ = p/2. Returns (loss (n_models,), per-feature loss (n_models, n_features)), where
@@ -83,6 +85,8 @@ def population_loss(st: Student) -> tuple[torch.Tensor, torch.Tensor]:
     mu, ex2 = (t.to(d.device) for t in moments_torch(st.p))
     per = 0.5 * ((d.square() * (ex2 - mu.square())[:, None, :]).sum(-1)
                  + torch.bmm(d, mu[:, :, None]).squeeze(-1).square())
+    if st.weights is not None:
+        per *= st.weights.double()
     return per.sum(-1), per
 
 
@@ -110,4 +114,6 @@ def sampled_loss(st: Student, x: SparseBatch, *, chunk: int = 4096) -> tuple[tor
         err.view(-1).index_put_((cx.pos,), -cx.target, accumulate=True)  # y − y*
         per += err.square_().view(m, cx.R, n).sum(1, dtype=torch.float64)  # (n_models, N)
     per *= 0.5 / x.batch
+    if st.weights is not None:
+        per *= st.weights.double()
     return per.sum(-1), per

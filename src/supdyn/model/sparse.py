@@ -85,21 +85,37 @@ def compact(x: SparseBatch, teacher: torch.Tensor) -> Compact:
 
 
 def error_in_place(st, cx: Compact, pre: torch.Tensor) -> torch.Tensor:
-    """In place: pre → G = (y − y*) ⊙ ReLU'(pre) (y = pre without a ReLU). Returns the summed squared
-    error Σ‖y − y*‖² per model (n_models,), including the empty samples outside the compact rows
-    (y = ReLU(b) there) and the active entries whose unit is off (error −y*, G = 0)."""
-    m = st.n_models
+    """In place: pre → G = w ⊙ (y − y*) ⊙ ReLU'(pre) (y = pre without a ReLU; w the loss weights, 1 by
+    default). Returns the weighted squared error Σ_i w_i (y_i − y*_i)² per model (n_models,), including the
+    empty samples outside the compact rows (y = ReLU(b) there) and the active entries whose unit is off
+    (error −y*, G = 0)."""
+    m, n = st.n_models, st.n_features
     flat = pre.view(-1)  # (n_models·R·N,)
     at = flat[cx.pos]  # (nnz,) pre-activations at the active entries
     missed = torch.zeros(m, dtype=pre.dtype, device=pre.device)
+    w = st.weights
     if not st.spec.relu_bias:
         flat[cx.pos] = at - cx.target
     else:
         pre.relu_()
         on = at > 0
         flat[cx.pos] = torch.where(on, at - cx.target, 0.0)
-        missed.index_add_(0, cx.entry_model, torch.where(on, 0.0, cx.target).square())  # err = −y*
-    sq = torch.linalg.vector_norm(pre.view(m, -1), dim=1).square_()  # (n_models,)
+        err = torch.where(on, 0.0, cx.target).square()  # err = −y*
+        if w is not None:
+            err *= w.reshape(-1)[cx.entry_model * n + cx.pos % n]
+        missed.index_add_(0, cx.entry_model, err)
+    if w is None:
+        sq = torch.linalg.vector_norm(pre.view(m, -1), dim=1).square_()  # (n_models,)
+    else:
+        g3 = pre.view(m, -1, n)  # (n_models, R, N)
+        sq = (g3.square() * w[:, None, :]).sum((1, 2))
+        g3.mul_(w[:, None, :])
     if "bias" in st.params:
-        sq += cx.n_rest * st.params["bias"].relu().square().sum(1)  # empty samples: y = ReLU(b)
+        empty = st.params["bias"].relu().square()  # (n_models, N): empty samples, y = ReLU(b)
+        sq += cx.n_rest * (empty if w is None else empty * w).sum(1)
     return sq + missed
+
+
+def weighted(st, v: torch.Tensor) -> torch.Tensor:
+    """v ⊙ w (v: (n_models, N)), or v itself for uniform weights."""
+    return v if st.weights is None else v * st.weights

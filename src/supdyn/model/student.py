@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from supdyn.config import RunConfig, Variant, variant_spec
-from supdyn.data import frequencies, stream_seed, teacher_diagonal, torch_generator
+from supdyn.data import frequencies, importance_weights, stream_seed, teacher_diagonal, torch_generator
 
 
 def embedding(n_features: int, d_hidden: int, *, generator: torch.Generator) -> torch.Tensor:
@@ -40,6 +40,7 @@ class Student:
                        ``dec``  (n_models, d_hidden, n_features)     learnable: D
     fixed: ``W`` (n_models, d_hidden, n_features) and ``WT`` its transpose, for linear and fixed.
     teacher: (n_models, n_features) diagonal of A. p: (n_models, n_features) float64 frequencies.
+    weights: (n_models, n_features) loss weights w_i of the outputs, or None (uniform, w = 1).
     """
 
     variant: str
@@ -50,6 +51,7 @@ class Student:
     n_features: int
     d_hidden: int
     stats: dict[str, int] = field(default_factory=_counters)
+    weights: torch.Tensor | None = None
 
     @property
     def n_models(self) -> int:
@@ -76,7 +78,8 @@ class Student:
         """The models at indices ``keep`` (a 1-D int64 tensor on the device), as a new Student."""
         return Student(self.variant, {k: v[keep].contiguous() for k, v in self.params.items()},
                        {k: v[keep].contiguous() for k, v in self.fixed.items()}, self.teacher[keep].contiguous(),
-                       self.p[keep].contiguous(), self.n_features, self.d_hidden)
+                       self.p[keep].contiguous(), self.n_features, self.d_hidden,
+                       weights=None if self.weights is None else self.weights[keep].contiguous())
 
 
 def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu",
@@ -120,5 +123,8 @@ def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu
     def cast(t: torch.Tensor) -> torch.Tensor:
         return t.to(device=device, dtype=dtype).contiguous()
 
+    w = [importance_weights(c.data) for c in configs]
+    weights = None if all(x is None for x in w) else cast(torch.tensor(np.stack(
+        [np.ones(n) if x is None else x for x in w])))
     return Student(variant, {k_: cast(v) for k_, v in params.items()},
-                   {k_: cast(v) for k_, v in fixed.items()}, cast(teacher), p.to(device), n, k)
+                   {k_: cast(v) for k_, v in fixed.items()}, cast(teacher), p.to(device), n, k, weights=weights)

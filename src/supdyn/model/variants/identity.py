@@ -39,7 +39,13 @@ def static_grads(st: Student, x: StaticBatches, k: int, rows: int, batch: int):
     y = torch.zeros(m * rows, n, dtype=val.dtype, device=val.device)  # (n_models·rows, N)
     y.index_add_(0, row, st.params["BT"].view(m * n, n)[feat] * val[:, None])  # rows Σ_j x_sj Bᵀ_j
     y.view(-1).index_add_(0, pos, tgt, alpha=-1)  # G = y − y*
-    loss = torch.linalg.vector_norm(y.view(m, -1), dim=1).square_().mul_(0.5 / batch)
+    w = st.weights
+    if w is None:
+        loss = torch.linalg.vector_norm(y.view(m, -1), dim=1).square_().mul_(0.5 / batch)
+    else:  # ½ Σ w (y − y*)², then G ← w ⊙ G
+        y3 = y.view(m, rows, n)
+        loss = (y3.square() * w[:, None, :]).sum((1, 2)).mul_(0.5 / batch)
+        y3.mul_(w[:, None, :])
     return loss, {}, {"BT": (feat, y[row] * (val / batch)[:, None])}  # (n_models·cap, N)
 
 
