@@ -14,6 +14,7 @@ LAWS = ("power", "exponential", "algebraic", "user")
 NORMALIZATIONS = ("sum", "none")
 TEACHERS = ("power", "user")
 IMPORTANCE = ("uniform", "power", "user")
+CORRELATIONS = ("none", "cooccur", "exclusive")
 VARIANTS = ("auto", *VARIANT_TABLE)
 OPTIMIZERS = ("sgd",)
 SCHEDULES = ("constant",)
@@ -69,10 +70,10 @@ def _float_tuple(name: str, value: Any) -> tuple[float, ...] | None:
     return out
 
 
-def _law_problem(law: str, n: int, a: float, kappa: float, density: float, normalize: str,
-                 p: tuple[float, ...] | None) -> str | None:
-    """The one-line error of a law whose p_i leave [0, 1], else None: the check (and message) of
-    ``supdyn.data.frequencies``, run when a RunConfig is built, before any training."""
+def _law_values(law: str, n: int, a: float, kappa: float, density: float, normalize: str,
+                p: tuple[float, ...] | None):
+    """(q, scaled, total): the law's p_i as ``supdyn.data.frequencies`` computes them (q may hold values
+    outside [0, 1], reported by :func:`_law_problem`), whether it was normalized, and its raw sum."""
     import numpy as np  # lazy: config stays cheap to import
 
     i, scaled = np.arange(1, n + 1, dtype=np.float64), law != "user" and normalize == "sum"
@@ -84,18 +85,37 @@ def _law_problem(law: str, n: int, a: float, kappa: float, density: float, norma
             q = {"user": lambda: np.asarray(p, dtype=np.float64), "power": lambda: i ** (-a),
                  "algebraic": lambda: (n + 1.0 - i) ** a}[law]()
         total = q.sum()
-        if scaled and (not np.isfinite(total) or total <= 0):
-            return (f"a: the {law} law with a={a:g} cannot be normalized (sum of p_i = {total:g}); "
-                    "allowed: a law with a finite positive sum")
-        q = q * (density / total) if scaled else q
+        if scaled and np.isfinite(total) and total > 0:
+            q = q * (density / total)
+    return q, scaled, total
+
+
+def _law_problem(law: str, n: int, a: float, kappa: float, density: float, normalize: str,
+                 p: tuple[float, ...] | None, group_size: int = 0) -> str | None:
+    """The one-line error of a law whose p_i leave [0, 1], else None: the check (and message) of
+    ``supdyn.data.frequencies``, run when a RunConfig is built, before any training. With
+    ``group_size`` > 0 (exclusive groups) also a group whose frequencies sum above 1."""
+    import numpy as np  # lazy: config stays cheap to import
+
+    q, scaled, total = _law_values(law, n, a, kappa, density, normalize, p)
+    if scaled and (not np.isfinite(total) or total <= 0):
+        return (f"a: the {law} law with a={a:g} cannot be normalized (sum of p_i = {total:g}); "
+                "allowed: a law with a finite positive sum")
+    with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~np.isfinite(q) | (q < 0) | (q > 1))
-    if not bad.size:
-        return None
-    j, name = int(bad[0]), "p" if law == "user" else ("density" if scaled else "a")
-    if np.isfinite(q[j]) and q[j] > 1:
-        return (f"{name}: {'normalized ' if scaled else ''}p_{j + 1} = {q[j]:.6g} exceeds 1 by {q[j] - 1:.3g} "
-                f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]")
-    return f"{name}: p_{j + 1} = {float(q[j])!r}; allowed: every p_i finite and in [0, 1]"
+    if bad.size:
+        j, name = int(bad[0]), "p" if law == "user" else ("density" if scaled else "a")
+        if np.isfinite(q[j]) and q[j] > 1:
+            return (f"{name}: {'normalized ' if scaled else ''}p_{j + 1} = {q[j]:.6g} exceeds 1 by {q[j] - 1:.3g} "
+                    f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]")
+        return f"{name}: p_{j + 1} = {float(q[j])!r}; allowed: every p_i finite and in [0, 1]"
+    if group_size > 0:
+        sums = np.add.reduceat(q, np.arange(0, n, group_size))
+        k = int(np.argmax(sums))
+        if sums[k] > 1 + 1e-12:
+            return (f"correlation: exclusive group {k + 1} (features {k * group_size + 1}..{min(n, (k + 1) * group_size)}) "
+                    f"has sum p = {sums[k]:.6g}; allowed: every group's sum of p_i <= 1 (smaller group_size or density)")
+    return None
 
 
 _cached_law_problem = functools.lru_cache(maxsize=512)(_law_problem)

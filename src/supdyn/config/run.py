@@ -44,8 +44,9 @@ class RunConfig:
         if self.train.eval_mode == "exact" and not spec.closed_form:
             _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
         d = self.data
-        problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p) if d.law == "user"
-                   else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None))
+        g = d.group_size if d.correlation == "exclusive" else 0
+        problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p, g) if d.law == "user"
+                   else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None, g))
         if problem:
             raise ConfigError(problem)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supdyn.config.checks import (ADDED, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS, OPTIMIZERS,
-                                  SCHEDULES, TEACHERS,
+from supdyn.config.checks import (ADDED, CORRELATIONS, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS,
+                                  OPTIMIZERS, SCHEDULES, TEACHERS,
                                   VARIANTS, _choice, _fail, _finite, _float_tuple, _integer)
 
 
@@ -22,6 +22,13 @@ class DataConfig:
     importance: weights w_i of the outputs in the loss L = ½ Σ_i w_i E(y*_i − y_i)² (not in the paper):
                 ``uniform`` w_i = 1 (default), ``power`` w_i = i^-importance_exponent, ``user``:
                 ``importance_diag``. Distinct from the teacher A.
+    correlation: features in consecutive groups of ``group_size`` (not in the paper; every p_i is kept):
+                ``none`` independent (default); ``cooccur``: each group has a group event with probability
+                q = ``cooccur`` × min p over the group, which switches every member on, and each member
+                also fires alone with the probability r_i that keeps P(u_i) = p_i (so the rarest member
+                fires with the whole group with probability ``cooccur``); ``exclusive``: at most one
+                member of a group is active (member i with probability p_i; needs Σ_group p ≤ 1).
+                Values v_i stay independent U(0, 1).
     """
 
     n_features: int = 1024
@@ -37,6 +44,9 @@ class DataConfig:
     importance: str = field(default="uniform", metadata=ADDED)
     importance_exponent: float = field(default=0.0, metadata=ADDED)
     importance_diag: tuple[float, ...] | None = field(default=None, metadata=ADDED)
+    correlation: str = field(default="none", metadata=ADDED)
+    group_size: int = field(default=2, metadata=ADDED)
+    cooccur: float = field(default=0.5, metadata=ADDED)
 
     def __post_init__(self) -> None:
         _integer("n_features", self.n_features, 1)
@@ -82,6 +92,12 @@ class DataConfig:
                 _fail("importance_diag", "negative or all-zero weights", "weights >= 0, not all 0")
         elif w is not None:
             _fail("importance_diag", "a list", "no importance_diag unless importance = 'user'")
+        _choice("correlation", self.correlation, CORRELATIONS)
+        _integer("group_size", self.group_size, 2, self.n_features if self.n_features >= 2 else 2)
+        rho = _finite("cooccur", self.cooccur)
+        if not 0.0 <= rho <= 1.0:
+            _fail("cooccur", self.cooccur, "0 <= cooccur <= 1")
+        object.__setattr__(self, "cooccur", rho)
 
 
 @dataclass(frozen=True)

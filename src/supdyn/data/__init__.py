@@ -12,11 +12,12 @@ Dimension names used everywhere: ``n_models`` (independent models trained togeth
 and the named random streams of a run.
 """
 
-from supdyn.data.laws import (frequencies, importance_weights, max_eigenvalue, moments, second_moment,
-                              stable_lr_bound, teacher_diagonal)
+from supdyn.data.correlated import Groups
+from supdyn.data.laws import (frequencies, groups_of, importance_weights, max_eigenvalue, moments, second_moment,
+                              second_moment_of, stable_lr_bound, teacher_diagonal)
 from supdyn.data.sampler import (ROW_P, SAMPLES_PER_DRAW, STREAMS, BatchStream, SparseBatch, draw_steps,
                                  sample, stream_seed, teacher_output, torch_generator)
 
-__all__ = ["frequencies", "importance_weights", "max_eigenvalue", "moments", "second_moment", "stable_lr_bound", "teacher_diagonal",
+__all__ = ["Groups", "frequencies", "groups_of", "importance_weights", "second_moment_of", "max_eigenvalue", "moments", "second_moment", "stable_lr_bound", "teacher_diagonal",
            "ROW_P", "SAMPLES_PER_DRAW", "STREAMS", "BatchStream", "SparseBatch", "draw_steps", "sample",
            "stream_seed", "teacher_output", "torch_generator"]

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from supdyn.config import ConfigError, DataConfig, RunConfig
+from supdyn.data.correlated import Groups, second_moment_correlated
 
 
 def frequencies(cfg: DataConfig) -> np.ndarray:
@@ -91,6 +92,22 @@ def second_moment(p: np.ndarray) -> np.ndarray:
     return sigma
 
 
+def groups_of(configs: "list[RunConfig]") -> Groups | None:
+    """The feature groups of a pack of runs (shared kind and size, per-run strength), None if independent."""
+    d0 = configs[0].data
+    if d0.correlation == "none":
+        return None
+    return Groups(d0.correlation, d0.group_size, tuple(c.data.cooccur for c in configs))
+
+
+def second_moment_of(cfg: DataConfig) -> np.ndarray:
+    """Σ = E[x xᵀ] of a run's inputs, (N, N): independent (:func:`second_moment`) or correlated features."""
+    p = frequencies(cfg)
+    if cfg.correlation == "none":
+        return second_moment(p)
+    return second_moment_correlated(p, Groups(cfg.correlation, cfg.group_size, (cfg.cooccur,)))
+
+
 def max_eigenvalue(p: np.ndarray) -> float:
     """λ_max of Σ = diag(p/3 − p²/4) + μμᵀ (μ = p/2) in O(N): no N × N matrix is formed.
 
@@ -120,9 +137,16 @@ def stable_lr_bound(cfg: RunConfig) -> float:
     h_max is the largest curvature of the loss in B: λ_max(Σ) of the input second moment
     Σ = diag(p/3 − p²/4) + μμᵀ without superposition, times λ_max(WWᵀ) ≈ (1 + √(N/K))²
     (→ N/K for N ≫ K: the Marchenko–Pastur edge of a random unit-column W) with it.
-    An estimate: ReLU students tolerate somewhat more, large-noise small batches somewhat less.
+    An estimate: ReLU students tolerate somewhat more, large-noise small batches somewhat less. With
+    correlated features λ_max is that of their full Σ, with loss weights it is multiplied by max w_i.
     """
-    lam = max_eigenvalue(frequencies(cfg.data))
+    if cfg.data.correlation == "none":
+        lam = max_eigenvalue(frequencies(cfg.data))
+    else:
+        lam = float(np.linalg.eigvalsh(second_moment_of(cfg.data))[-1])
+    w = importance_weights(cfg.data)
+    if w is not None:
+        lam *= float(w.max())
     if cfg.spec.superposition:
         lam *= (1.0 + math.sqrt(cfg.data.n_features / cfg.model.d_hidden)) ** 2
     return 2.0 / lam if lam > 0 else math.inf

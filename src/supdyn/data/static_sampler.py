@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from supdyn.data.correlated import Groups, cell_probabilities
+
 OVERFLOW_EPS = 1e-13
 """Probability, per model and step, that a batch needs more points (or rows) than the static capacity."""
 
@@ -69,9 +71,14 @@ def capacities(p: np.ndarray, batch: int, eps: float = OVERFLOW_EPS) -> tuple[in
     """(points per model and step, compact rows per model) for frequencies ``p`` (n_models, n_features):
     the largest over the models of the (1 − eps) quantiles of the number of points and of non-empty
     samples (see the module docstring); rows ≤ batch."""
+    return capacities_of(hazards(p), batch, eps)
+
+
+def capacities_of(h: np.ndarray, batch: int, eps: float = OVERFLOW_EPS) -> tuple[int, int]:
+    """:func:`capacities` for the cell hazards ``h`` (n_models, n_cells) of one sample row."""
     from scipy.stats import binom, poisson
 
-    h_tot = hazards(p).sum(axis=1)  # (n_models,)
+    h_tot = np.atleast_2d(h).sum(axis=1)  # (n_models,)
     points = int(np.max(poisson.isf(eps, batch * h_tot))) + 2
     q = -np.expm1(-h_tot)  # P(a sample has an active feature)
     rows = int(np.max(binom.isf(eps, batch, q))) + 1
@@ -110,25 +117,51 @@ class StaticSampler:
     """
 
     def __init__(self, p: torch.Tensor, teacher: torch.Tensor, batch: int, keys: list[int],
-                 dtype: torch.dtype, *, capacity: tuple[int, int] | None = None) -> None:
+                 dtype: torch.dtype, *, capacity: tuple[int, int] | None = None,
+                 groups: Groups | None = None) -> None:
         dev = p.device
         self.n_models, self.n_features = p.shape
-        self.batch, self.dtype = batch, dtype
-        self.capacity, self.rows = capacity or capacities(p.cpu().numpy(), batch)
-        h = torch.from_numpy(hazards(p.cpu().numpy())).to(dev)  # (n_models, N)
-        self.cum_h = torch.cumsum(h, 1).contiguous()  # (n_models, N) inclusive
+        self.batch, self.dtype, self.groups = batch, dtype, groups
+        p_np = p.cpu().numpy()
+        h_np = hazards(p_np) if groups is None else self._group_cells(p_np, groups, dev)
+        self.capacity, self.rows = capacity or capacities_of(h_np, batch)
+        self.points = self.capacity  # points per model and step (entries: ``capacity``)
+        if groups is not None and groups.kind == "cooccur":
+            self.capacity = self.points * groups.size
+        if self.capacity >= 1 << SLOT_BITS:
+            raise ValueError(f"batch: got {batch}: {self.capacity} entry slots per step; allowed: fewer than "
+                             f"{1 << SLOT_BITS} (a smaller batch or group_size)")
+        h = torch.from_numpy(h_np).to(dev)  # (n_models, n_cells)
+        self.cum_h = torch.cumsum(h, 1).contiguous()  # (n_models, n_cells) inclusive
         self.h_row = self.cum_h[:, -1:].clone()  # (n_models, 1): hazard of one sample
         self.teacher = teacher.reshape(-1)  # (n_models·N,)
         self.keys = torch.tensor([int(k) % (1 << 63) for k in keys], dtype=torch.int64, device=dev)
-        m, c = self.n_models, self.capacity
+        m, c = self.n_models, self.points
         self.slot = torch.arange(c, dtype=torch.int64, device=dev) * 2  # (C,) counter of slot c, stream 0
         self.model_n = (torch.arange(m, device=dev) * self.n_features)[:, None]  # (n_models, 1)
         self.model_r = (torch.arange(m, device=dev) * self.rows)[:, None]  # (n_models, 1)
         self.overflow = torch.zeros(m, dtype=torch.bool, device=dev)
 
+    def _group_cells(self, p: np.ndarray, groups: Groups, dev: torch.device) -> np.ndarray:
+        """Cell hazards (n_models, n_cells) of correlated features, and the tables their draw needs."""
+        n = self.n_features
+        r, q = cell_probabilities(p, groups)  # (n_models, N), (n_models, n_groups)
+        starts = groups.starts(n)
+        self.group_start = torch.from_numpy(starts).to(dev)  # (n_groups,)
+        self.group_len = torch.from_numpy(np.minimum(groups.size, n - starts)).to(dev)
+        if groups.kind == "exclusive":  # member choice: searchsorted in Σ_{j≤i} p_j within the group
+            cp = np.cumsum(p, axis=1)
+            self.cum_p = torch.from_numpy(cp).to(dev).contiguous()  # (n_models, N)
+            self.p_before = torch.from_numpy(np.concatenate([np.zeros((p.shape[0], 1)), cp], 1)[:, starts]).to(dev)
+            self.p_group = torch.from_numpy(q).to(dev)  # (n_models, n_groups): P_G
+            return hazards(q)
+        return np.concatenate([hazards(r), hazards(q)], axis=1)  # singles, then group events
+
     def draw(self, step: torch.Tensor, steps: int = 1) -> StaticBatches:
         """The batches of steps ``step`` … ``step + steps − 1`` (``step``: 0-d int64 tensor on the device)."""
-        m, n, c, d, b = self.n_models, self.n_features, self.capacity, steps, self.batch
+        if self.groups is not None:
+            return draw_groups(self, step, steps)
+        m, n, c, d, b = self.n_models, self.n_features, self.points, steps, self.batch
         dev = self.keys.device
         t = step + torch.arange(d, dtype=torch.int64, device=dev)  # (steps,)
         ctr = (t[:, None] << SLOT_BITS) + self.slot  # (steps, C)
@@ -176,17 +209,87 @@ def to_sparse(batches: StaticBatches, k: int, n_models: int, rows: int, n_featur
 
 class StaticStream:
     """The training batches of a :class:`StaticSampler` as an iterator of :class:`supdyn.data.SparseBatch`
-    (step 0, 1, …), for reference trainers and tests: the data the static engine trains on. Syncs."""
+    (step 0, 1, …; ``steps_per_draw`` steps per sampler call): the data the static engine trains on, for
+    the sparse engine on correlated features and for reference trainers. Syncs."""
 
-    def __init__(self, sampler: StaticSampler) -> None:
-        self.sampler = sampler
+    def __init__(self, sampler: StaticSampler, steps_per_draw: int = 1) -> None:
+        self.sampler, self.steps = sampler, max(1, int(steps_per_draw))
         self.step = torch.zeros((), dtype=torch.int64, device=sampler.keys.device)
+        self._ready: list = []
 
     def __iter__(self) -> "StaticStream":
         return self
 
     def __next__(self):
-        s = self.sampler
-        x = to_sparse(s.draw(self.step, 1), 0, s.n_models, s.rows, s.n_features, s.batch)
-        self.step += 1
-        return x
+        if not self._ready:
+            s = self.sampler
+            x = s.draw(self.step, self.steps)
+            self._ready = [to_sparse(x, k, s.n_models, s.rows, s.n_features, s.batch)
+                           for k in range(self.steps)][::-1]
+            self.step += self.steps
+        return self._ready.pop()
+
+
+VALUE_SALT = 0x5D1E7A1C3B9F0E27
+"""Key salt of the value uniforms of correlated draws (one per entry slot, a stream apart from the points)."""
+
+
+def draw_groups(smp: StaticSampler, step: torch.Tensor, d: int) -> StaticBatches:
+    """:meth:`StaticSampler.draw` for correlated features (:mod:`supdyn.data.correlated`): points over the
+    cells of a sample row; exclusive points pick a member (first point of a cell decides), co-occurrence
+    points switch on their whole group and merge with the single-feature entries (sorted by sample and
+    feature, repeats dropped). Static shapes, no host sync."""
+    m, n, c, b = smp.n_models, smp.n_features, smp.points, smp.batch
+    dev = smp.keys.device
+    t = step + torch.arange(d, dtype=torch.int64, device=dev)  # (steps,)
+    ctr = (t[:, None] << SLOT_BITS) + smp.slot  # (steps, C)
+    keys = smp.keys[None, :, None]  # (1, n_models, 1)
+    lam = torch.cumsum(-torch.log1p(-uniforms(keys, ctr[:, None, :])), 2)  # (steps, n_models, C) points
+    valid = lam < b * smp.h_row
+    smp.overflow |= valid[:, :, -1].any(0)
+    s = torch.floor(lam / smp.h_row).clamp_(0, b - 1)  # (steps, n_models, C) sample
+    r = (lam - s * smp.h_row).transpose(0, 1).reshape(m, d * c)  # (n_models, steps·C)
+    n_cells = smp.cum_h.shape[1]
+    cell = torch.searchsorted(smp.cum_h, r, right=True).clamp_(max=n_cells - 1)  # (n_models, steps·C)
+    s = s.long()
+    if smp.groups.kind == "exclusive":
+        u = uniforms(keys, ctr[:, None, :] + 1).transpose(0, 1).reshape(m, d * c)  # member choice
+        target = torch.gather(smp.p_before, 1, cell) + u * torch.gather(smp.p_group, 1, cell)
+        j = torch.searchsorted(smp.cum_p, target, right=True)  # (n_models, steps·C)
+        lo = smp.group_start[cell]
+        j = torch.minimum(torch.maximum(j, lo), lo + smp.group_len[cell] - 1)
+        cell = cell.view(m, d, c).transpose(0, 1)  # (steps, n_models, C)
+        j = j.view(m, d, c).transpose(0, 1).contiguous()
+        first = torch.ones_like(valid)
+        first[:, :, 1:] = (s * n_cells + cell)[:, :, 1:] != (s * n_cells + cell)[:, :, :-1]
+        active, width = valid & first, c
+        key = s * n + j
+    else:
+        e = smp.groups.size
+        k = torch.arange(e, device=dev)  # (E,) sub-slots of a point
+        cell = cell.view(m, d, c).transpose(0, 1)[..., None]  # (steps, n_models, C, 1)
+        group = cell >= n
+        gi = (cell - n).clamp(min=0)
+        feat = torch.where(group, smp.group_start[gi] + k, cell).clamp(max=n - 1)  # (steps, n_models, C, E)
+        live = valid[..., None] & torch.where(group, k < smp.group_len[gi], k == 0)
+        big = b * n  # past every real key
+        key, _ = torch.sort(torch.where(live, s[..., None] * n + feat, big).view(d, m, c * e), dim=2)
+        active = key < big
+        active[:, :, 1:] &= key[:, :, 1:] != key[:, :, :-1]  # a feature switched on twice counts once
+        key = key.clamp(max=big - 1)
+        s, width = torch.div(key, n, rounding_mode="floor"), c * e
+        valid = key < big - 1
+        j = key - s * n
+    new_row = active.clone()
+    new_row[:, :, 1:] &= s[:, :, 1:] != s[:, :, :-1]  # first entry of a sample
+    rank = torch.cumsum(new_row, 2) - 1  # (steps, n_models, width) compact row of the sample
+    smp.overflow |= (rank[:, :, -1] >= smp.rows).any(0)
+    rank.clamp_(0, smp.rows - 1)
+    vctr = (t[:, None] << SLOT_BITS) + torch.arange(width, device=dev)  # (steps, width)
+    val = uniforms(keys ^ VALUE_SALT, vctr[:, None, :])  # (steps, n_models, width)
+    value = torch.where(active, val, 0.0).to(smp.dtype)
+    feat = smp.model_n + j
+    row = smp.model_r + rank
+    target = smp.teacher[feat] * value
+    return StaticBatches(feat.view(d, m * width), row.view(d, m * width), (row * n + j).view(d, m * width),
+                         value.view(d, m * width), target.view(d, m * width))

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import torch
 
-from supdyn.data import SparseBatch, moments
+from supdyn.data import Groups, SparseBatch, moments
+from supdyn.data.correlated import second_moment_correlated
 from supdyn.data.static_sampler import StaticBatches
 from supdyn.model.sparse import Bags, Compact, compact, error_in_place
 from supdyn.model.student import Student, build_student, embedding, run_embedding
@@ -82,9 +83,15 @@ def population_loss(st: Student) -> tuple[torch.Tensor, torch.Tensor]:
     """
     d = implementation(st.variant).linear_map(st).clone()  # (n_models, N, N)
     d.diagonal(dim1=1, dim2=2).sub_(st.teacher.double())
-    mu, ex2 = (t.to(d.device) for t in moments_torch(st.p))
-    per = 0.5 * ((d.square() * (ex2 - mu.square())[:, None, :]).sum(-1)
-                 + torch.bmm(d, mu[:, :, None]).squeeze(-1).square())
+    if st.groups is not None:  # correlated features: the full Σ, L_i = ½ [D Σ Dᵀ]_ii
+        p = st.p.cpu().numpy()
+        sigma = torch.stack([torch.from_numpy(second_moment_correlated(
+            p[i], Groups(st.groups.kind, st.groups.size, (st.groups.rho[i],)))) for i in range(st.n_models)])
+        per = 0.5 * (torch.bmm(d, sigma.to(d.device)) * d).sum(-1)
+    else:
+        mu, ex2 = (t.to(d.device) for t in moments_torch(st.p))
+        per = 0.5 * ((d.square() * (ex2 - mu.square())[:, None, :]).sum(-1)
+                     + torch.bmm(d, mu[:, :, None]).squeeze(-1).square())
     if st.weights is not None:
         per *= st.weights.double()
     return per.sum(-1), per

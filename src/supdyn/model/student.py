@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from supdyn.config import RunConfig, Variant, variant_spec
-from supdyn.data import frequencies, importance_weights, stream_seed, teacher_diagonal, torch_generator
+from supdyn.data import (Groups, frequencies, groups_of, importance_weights, stream_seed, teacher_diagonal,
+                         torch_generator)
 
 
 def embedding(n_features: int, d_hidden: int, *, generator: torch.Generator) -> torch.Tensor:
@@ -41,6 +42,7 @@ class Student:
     fixed: ``W`` (n_models, d_hidden, n_features) and ``WT`` its transpose, for linear and fixed.
     teacher: (n_models, n_features) diagonal of A. p: (n_models, n_features) float64 frequencies.
     weights: (n_models, n_features) loss weights w_i of the outputs, or None (uniform, w = 1).
+    groups: how the input features are correlated (:class:`supdyn.data.Groups`), or None (independent).
     """
 
     variant: str
@@ -52,6 +54,7 @@ class Student:
     d_hidden: int
     stats: dict[str, int] = field(default_factory=_counters)
     weights: torch.Tensor | None = None
+    groups: Groups | None = None
 
     @property
     def n_models(self) -> int:
@@ -79,7 +82,9 @@ class Student:
         return Student(self.variant, {k: v[keep].contiguous() for k, v in self.params.items()},
                        {k: v[keep].contiguous() for k, v in self.fixed.items()}, self.teacher[keep].contiguous(),
                        self.p[keep].contiguous(), self.n_features, self.d_hidden,
-                       weights=None if self.weights is None else self.weights[keep].contiguous())
+                       weights=None if self.weights is None else self.weights[keep].contiguous(),
+                       groups=None if self.groups is None else Groups(
+                           self.groups.kind, self.groups.size, tuple(self.groups.rho[i] for i in keep.tolist())))
 
 
 def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu",
@@ -93,8 +98,10 @@ def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu
     variant = configs[0].variant
     n, k = configs[0].data.n_features, configs[0].model.d_hidden
     for c in configs:
-        if (c.variant, c.data.n_features, c.model.d_hidden) != (variant, n, k):
-            raise ValueError("configs: models trained together must share variant, n_features and d_hidden")
+        if (c.variant, c.data.n_features, c.model.d_hidden, c.data.correlation, c.data.group_size) != \
+                (variant, n, k, configs[0].data.correlation, configs[0].data.group_size):
+            raise ValueError("configs: models trained together must share variant, n_features, d_hidden, "
+                             "correlation and group_size")
     spec = variant_spec(variant)
     p = torch.tensor(np.stack([frequencies(c.data) for c in configs]), dtype=torch.float64)
     teacher = torch.tensor(np.stack([teacher_diagonal(c.data) for c in configs]))
@@ -127,4 +134,5 @@ def build_student(configs: list[RunConfig], *, device: str | torch.device = "cpu
     weights = None if all(x is None for x in w) else cast(torch.tensor(np.stack(
         [np.ones(n) if x is None else x for x in w])))
     return Student(variant, {k_: cast(v) for k_, v in params.items()},
-                   {k_: cast(v) for k_, v in fixed.items()}, cast(teacher), p.to(device), n, k, weights=weights)
+                   {k_: cast(v) for k_, v in fixed.items()}, cast(teacher), p.to(device), n, k, weights=weights,
+                   groups=groups_of(configs))

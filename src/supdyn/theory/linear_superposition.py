@@ -54,10 +54,12 @@ class LinearSuperpositionTheory:
     """Exact gradient flow of y = Wᵀ B W x for embedding W (d_hidden, n_features), p and teacher a.
 
     mean_term: exact Σ (True) or Σ = diag(p/3) (False, the paper's A.2 approximation).
+    sigma: any other second moment (N, N), e.g. of correlated features (``supdyn.data.second_moment_of``);
+    it replaces the diagonal-plus-rank-one Σ of independent features (``mean_term`` is then ignored).
     """
 
     def __init__(self, w: np.ndarray, p: np.ndarray, teacher: np.ndarray, *, mean_term: bool = True,
-                 zero_tol: float = 1e-12) -> None:
+                 zero_tol: float = 1e-12, sigma: np.ndarray | None = None) -> None:
         self.p = nm.as_frequencies(p)
         self.n_features = self.p.size
         self.teacher = nm.as_vector(teacher, "teacher", self.n_features)
@@ -67,10 +69,17 @@ class LinearSuperpositionTheory:
         d, mu = _sigma_parts(self.p, self.mean_term)
         self._d, self._mu = d, mu
         w, a = self.w, self.teacher
-        wmu = w @ mu  # (d_hidden,)
+        self._sigma = None if sigma is None else np.asarray(sigma, dtype=np.float64)
+        if self._sigma is not None and self._sigma.shape != (self.n_features, self.n_features):
+            raise ValueError(f"sigma: got shape {self._sigma.shape}; allowed: (N, N) with N = {self.n_features}")
         self.P = w @ w.T
-        self.C = (w * d) @ w.T + np.outer(wmu, wmu)
-        self.G = (w * (a * d)) @ w.T + np.outer(w @ (a * mu), wmu)  # W A Σ Wᵀ = Sᵀ
+        if self._sigma is None:
+            wmu = w @ mu  # (d_hidden,)
+            self.C = (w * d) @ w.T + np.outer(wmu, wmu)
+            self.G = (w * (a * d)) @ w.T + np.outer(w @ (a * mu), wmu)  # W A Σ Wᵀ = Sᵀ
+        else:
+            ws = w @ self._sigma  # (d_hidden, N): W Σ
+            self.C, self.G = ws @ w.T, (w * a) @ ws.T
         pi, self._up = np.linalg.eigh(self.P)
         c, self._uc = np.linalg.eigh(self.C)
         pi = np.where(pi > zero_tol * max(pi.max(), 0.0), pi, 0.0)
@@ -78,7 +87,8 @@ class LinearSuperpositionTheory:
         self._rho = np.outer(pi, c)  # (d_hidden, d_hidden) decay rates π_k c_l
         gt = self._up.T @ self.G @ self._uc
         self._gt = np.where(self._rho > 0, gt, 0.0)
-        self.loss_at_zero = float(0.5 * np.sum(a * a * self.p) / 3.0)  # ½ Tr(A Σ A)
+        diag = self.p / 3.0 if self._sigma is None else np.diag(self._sigma)
+        self.loss_at_zero = float(0.5 * np.sum(a * a * diag))  # ½ Tr(A Σ A)
         rho = self._rho.ravel()
         keep = rho > 0
         rho, g2 = rho[keep], self._gt.ravel()[keep] ** 2
@@ -105,7 +115,10 @@ class LinearSuperpositionTheory:
         for r0 in range(0, self.n_features, 1024):
             rows = slice(r0, min(r0 + 1024, self.n_features))
             m = self._residual_rows(bw, rows)
-            out[rows] = 0.5 * ((m * m) @ self._d + (m @ self._mu) ** 2)
+            if self._sigma is None:
+                out[rows] = 0.5 * ((m * m) @ self._d + (m @ self._mu) ** 2)
+            else:
+                out[rows] = 0.5 * np.sum((m @ self._sigma) * m, axis=1)
         return out
 
     def loss_of(self, b: np.ndarray) -> float:

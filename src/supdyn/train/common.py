@@ -18,11 +18,12 @@ import torch
 
 from supdyn.config import RunConfig
 from supdyn.data import SparseBatch, sample, stream_seed, torch_generator
+from supdyn.data.static_sampler import StaticSampler, to_sparse
 from supdyn.model import Student, population_loss, sampled_loss
 
 # fields that models trained together must share (the rest may differ per model)
 GROUP_FIELDS = ("variant", "n_features", "d_hidden", "batch", "eval_size", "dtype", "optimizer",
-                "eval_exact")
+                "eval_exact", "correlation", "group_size")
 
 
 def run_steps(cfg: RunConfig) -> int:
@@ -32,8 +33,10 @@ def run_steps(cfg: RunConfig) -> int:
 
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can be trained in one batched call of :func:`supdyn.train.train`."""
-    return (cfg.variant, cfg.data.n_features, cfg.model.d_hidden, cfg.train.batch,
-            cfg.train.eval_size, cfg.train.dtype, cfg.train.optimizer, cfg.eval_exact)
+    key = (cfg.variant, cfg.data.n_features, cfg.model.d_hidden, cfg.train.batch,
+           cfg.train.eval_size, cfg.train.dtype, cfg.train.optimizer, cfg.eval_exact)
+    d = cfg.data
+    return key if d.correlation == "none" else key + (d.correlation, d.group_size)
 
 
 def param_dtype(cfg: RunConfig) -> torch.dtype:
@@ -101,8 +104,14 @@ def eval_set(configs: list[RunConfig], st: Student, device: torch.device) -> Spa
     """The held-out evaluation samples of every run (its ``eval`` stream), or None for exact losses."""
     if configs[0].eval_exact:
         return None
+    size = configs[0].train.eval_size
+    if st.groups is not None:  # correlated features: one draw of the static sampler from the eval stream
+        smp = StaticSampler(st.p, st.teacher, size, [stream_seed(c.seed, "eval") for c in configs],
+                            st.teacher.dtype, groups=st.groups)
+        return to_sparse(smp.draw(torch.zeros((), dtype=torch.int64, device=device), 1), 0, len(configs),
+                         smp.rows, st.n_features, size)
     gens = [torch_generator(stream_seed(c.seed, "eval"), device) for c in configs]
-    return sample(st.p, configs[0].train.eval_size, gens, st.teacher.dtype)
+    return sample(st.p, size, gens, st.teacher.dtype)
 
 
 class Recorder:

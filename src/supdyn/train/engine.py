@@ -68,7 +68,8 @@ class StaticRunner:
         self.st = build_student(configs, device=device, dtype=param_dtype(c0))
         self.batch = c0.train.batch
         self.keys = [stream_seed(c.seed, "train") for c in configs]
-        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
+        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype,
+                                     groups=self.st.groups)
         self.state = DeviceState(self.st, [c.train.lr for c in configs], [run_steps(c) for c in configs],
                                  c0.train.diverge_factor, c0.train.optimizer)
         self.block = max(1, int(steps_per_draw))
@@ -148,7 +149,8 @@ class StaticRunner:
         self.st = st.select(idx)
         self.configs = [self.configs[i] for i in keep]
         self.keys = [self.keys[i] for i in keep]
-        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype)
+        self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype,
+                                     groups=self.st.groups)
         self.state = DeviceState(self.st, [c.train.lr for c in self.configs], [run_steps(c) for c in self.configs],
                                  old.factor, self.configs[0].train.optimizer)
         for name in ("threshold", "diverged", "div_step"):

@@ -24,7 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
-from supdyn.data import BatchStream, SparseBatch, stream_seed, torch_generator
+from supdyn.data import BatchStream, SparseBatch, draw_steps, stream_seed, torch_generator
+from supdyn.data.static_sampler import StaticSampler, StaticStream
 from supdyn.model import Student, build_student, step_grads
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
 from supdyn.train.optim import SGD, Optimizer, State, optimizer
@@ -59,7 +60,12 @@ def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
     dtype = param_dtype(c0)
     st = build_student(configs, device=device, dtype=dtype)
     train_gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in configs]
-    batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
+    if st.groups is None:
+        batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
+    else:  # correlated features: the static sampler's batches (the same data as the static engine)
+        smp = StaticSampler(st.p, st.teacher, c0.train.batch, [stream_seed(c.seed, "train") for c in configs],
+                            dtype, groups=st.groups)
+        batches = StaticStream(smp, draw_steps(c0.train.batch))
     rec = Recorder(configs, st, eval_set(configs, st, device))
     opt = optimizer(c0.train.optimizer)
     opt_state = opt.init(st)
