@@ -126,8 +126,14 @@ class StaticSampler:
         h_np = hazards(p_np) if groups is None else self._group_cells(p_np, groups, dev)
         self.capacity, self.rows = capacity or capacities_of(h_np, batch)
         self.points = self.capacity  # points per model and step (entries: ``capacity``)
-        if groups is not None and groups.kind == "cooccur":
-            self.capacity = self.points * groups.size
+        if groups is not None and groups.kind == "cooccur":  # group events: a second cell process
+            hg = hazards(self._q)
+            self.points_g = capacity[0] if capacity else capacities_of(hg, batch)[0]
+            if not capacity:
+                self.rows = capacities_of(np.concatenate([h_np, hg], axis=1), batch)[1]
+            self.capacity = self.points + self.points_g * groups.size
+            self.cum_hg = torch.cumsum(torch.from_numpy(hg).to(dev), 1).contiguous()  # (n_models, n_groups)
+            self.hg_row = self.cum_hg[:, -1:].clone()
         if self.capacity >= 1 << SLOT_BITS:
             raise ValueError(f"batch: got {batch}: {self.capacity} entry slots per step; allowed: fewer than "
                              f"{1 << SLOT_BITS} (a smaller batch or group_size)")
@@ -155,7 +161,8 @@ class StaticSampler:
             self.p_before = torch.from_numpy(np.concatenate([np.zeros((p.shape[0], 1)), cp], 1)[:, starts]).to(dev)
             self.p_group = torch.from_numpy(q).to(dev)  # (n_models, n_groups): P_G
             return hazards(q)
-        return np.concatenate([hazards(r), hazards(q)], axis=1)  # singles, then group events
+        self._q = q
+        return hazards(r)  # the single-feature cells (the group events are a second process)
 
     def draw(self, step: torch.Tensor, steps: int = 1) -> StaticBatches:
         """The batches of steps ``step`` … ``step + steps − 1`` (``step``: 0-d int64 tensor on the device)."""
@@ -232,53 +239,71 @@ class StaticStream:
 
 VALUE_SALT = 0x5D1E7A1C3B9F0E27
 """Key salt of the value uniforms of correlated draws (one per entry slot, a stream apart from the points)."""
+GROUP_SALT = 0x2C6B1E9D7A3F5081
+"""Key salt of the group-event points of co-occurring features (a stream apart from the single features)."""
+
+
+def _points(smp: StaticSampler, keys: torch.Tensor, ctr: torch.Tensor, cum_h: torch.Tensor, h_row: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The points of one cell process: (sample (steps, n_models, C) int64, cell (same), valid (same)); the
+    overflow flag is updated. ctr: (steps, C) counters of the gaps."""
+    m, b = smp.n_models, smp.batch
+    d, c = ctr.shape
+    lam = torch.cumsum(-torch.log1p(-uniforms(keys, ctr[:, None, :])), 2)  # (steps, n_models, C) points
+    valid = lam < b * h_row
+    smp.overflow |= valid[:, :, -1].any(0)
+    s = torch.floor(lam / h_row).clamp_(0, b - 1)  # (steps, n_models, C) sample
+    r = (lam - s * h_row).transpose(0, 1).reshape(m, d * c)  # (n_models, steps·C)
+    cell = torch.searchsorted(cum_h, r, right=True).clamp_(max=cum_h.shape[1] - 1)
+    return s.long(), cell.view(m, d, c).transpose(0, 1).contiguous(), valid
+
+
+def _first_in_cell(s: torch.Tensor, cell: torch.Tensor, n_cells: int) -> torch.Tensor:
+    """The first point of each occupied cell (later points in a cell add nothing)."""
+    key = s * n_cells + cell
+    first = torch.ones_like(key, dtype=torch.bool)
+    first[:, :, 1:] = key[:, :, 1:] != key[:, :, :-1]
+    return first
 
 
 def draw_groups(smp: StaticSampler, step: torch.Tensor, d: int) -> StaticBatches:
-    """:meth:`StaticSampler.draw` for correlated features (:mod:`supdyn.data.correlated`): points over the
-    cells of a sample row; exclusive points pick a member (first point of a cell decides), co-occurrence
-    points switch on their whole group and merge with the single-feature entries (sorted by sample and
-    feature, repeats dropped). Static shapes, no host sync."""
+    """:meth:`StaticSampler.draw` for correlated features (:mod:`supdyn.data.correlated`). Exclusive: points
+    over the group cells, each picking a member (the first point of a cell decides). Co-occurrence: the
+    single-feature process and the group-event process (another key), group points switch on their whole
+    group; entries merged by sample and feature (a feature switched on twice counts once). Static shapes,
+    no host sync."""
     m, n, c, b = smp.n_models, smp.n_features, smp.points, smp.batch
     dev = smp.keys.device
     t = step + torch.arange(d, dtype=torch.int64, device=dev)  # (steps,)
     ctr = (t[:, None] << SLOT_BITS) + smp.slot  # (steps, C)
     keys = smp.keys[None, :, None]  # (1, n_models, 1)
-    lam = torch.cumsum(-torch.log1p(-uniforms(keys, ctr[:, None, :])), 2)  # (steps, n_models, C) points
-    valid = lam < b * smp.h_row
-    smp.overflow |= valid[:, :, -1].any(0)
-    s = torch.floor(lam / smp.h_row).clamp_(0, b - 1)  # (steps, n_models, C) sample
-    r = (lam - s * smp.h_row).transpose(0, 1).reshape(m, d * c)  # (n_models, steps·C)
-    n_cells = smp.cum_h.shape[1]
-    cell = torch.searchsorted(smp.cum_h, r, right=True).clamp_(max=n_cells - 1)  # (n_models, steps·C)
-    s = s.long()
+    s, cell, valid = _points(smp, keys, ctr, smp.cum_h, smp.h_row)
     if smp.groups.kind == "exclusive":
         u = uniforms(keys, ctr[:, None, :] + 1).transpose(0, 1).reshape(m, d * c)  # member choice
-        target = torch.gather(smp.p_before, 1, cell) + u * torch.gather(smp.p_group, 1, cell)
+        cm = cell.transpose(0, 1).reshape(m, d * c)
+        target = torch.gather(smp.p_before, 1, cm) + u * torch.gather(smp.p_group, 1, cm)
         j = torch.searchsorted(smp.cum_p, target, right=True)  # (n_models, steps·C)
-        lo = smp.group_start[cell]
-        j = torch.minimum(torch.maximum(j, lo), lo + smp.group_len[cell] - 1)
-        cell = cell.view(m, d, c).transpose(0, 1)  # (steps, n_models, C)
-        j = j.view(m, d, c).transpose(0, 1).contiguous()
-        first = torch.ones_like(valid)
-        first[:, :, 1:] = (s * n_cells + cell)[:, :, 1:] != (s * n_cells + cell)[:, :, :-1]
-        active, width = valid & first, c
-        key = s * n + j
+        lo = smp.group_start[cm]
+        j = torch.minimum(torch.maximum(j, lo), lo + smp.group_len[cm] - 1)
+        j = j.view(m, d, c).transpose(0, 1).contiguous()  # (steps, n_models, C)
+        active, width = valid & _first_in_cell(s, cell, smp.cum_h.shape[1]), c
     else:
-        e = smp.groups.size
-        k = torch.arange(e, device=dev)  # (E,) sub-slots of a point
-        cell = cell.view(m, d, c).transpose(0, 1)[..., None]  # (steps, n_models, C, 1)
-        group = cell >= n
-        gi = (cell - n).clamp(min=0)
-        feat = torch.where(group, smp.group_start[gi] + k, cell).clamp(max=n - 1)  # (steps, n_models, C, E)
-        live = valid[..., None] & torch.where(group, k < smp.group_len[gi], k == 0)
+        e, cg = smp.groups.size, smp.points_g
+        singles = valid & _first_in_cell(s, cell, n)
+        ctr_g = (t[:, None] << SLOT_BITS) + 2 * torch.arange(cg, device=dev)  # (steps, Cg)
+        sg, g, vg = _points(smp, keys ^ GROUP_SALT, ctr_g, smp.cum_hg, smp.hg_row)  # (steps, n_models, Cg)
+        vg &= _first_in_cell(sg, g, smp.cum_hg.shape[1])
+        k = torch.arange(e, device=dev)  # (E,) members of a group
+        feat_g = (smp.group_start[g][..., None] + k).clamp(max=n - 1)  # (steps, n_models, Cg, E)
+        live_g = vg[..., None] & (k < smp.group_len[g][..., None])
         big = b * n  # past every real key
-        key, _ = torch.sort(torch.where(live, s[..., None] * n + feat, big).view(d, m, c * e), dim=2)
+        key = torch.cat([torch.where(singles, s * n + cell, big),
+                         torch.where(live_g, sg[..., None] * n + feat_g, big).view(d, m, cg * e)], dim=2)
+        key, _ = torch.sort(key, dim=2)  # (steps, n_models, C + Cg·E) by sample, then feature
         active = key < big
-        active[:, :, 1:] &= key[:, :, 1:] != key[:, :, :-1]  # a feature switched on twice counts once
+        active[:, :, 1:] &= key[:, :, 1:] != key[:, :, :-1]
         key = key.clamp(max=big - 1)
-        s, width = torch.div(key, n, rounding_mode="floor"), c * e
-        valid = key < big - 1
+        s, width = torch.div(key, n, rounding_mode="floor"), c + cg * e
         j = key - s * n
     new_row = active.clone()
     new_row[:, :, 1:] &= s[:, :, 1:] != s[:, :, :-1]  # first entry of a sample
