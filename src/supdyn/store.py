@@ -85,6 +85,17 @@ class StoredRun:
     def diverged(self) -> bool:
         return bool(self.meta.get("diverged", False))
 
+    @property
+    def snapshot_t(self) -> np.ndarray:
+        """Snapshot times (t = lr × steps), (n_snap,)."""
+        return self.arrays.get("snapshot_t", np.zeros(0))
+
+    @property
+    def snapshots(self) -> dict[str, np.ndarray]:
+        """Snapshots by name (``B``, ``enc``, ``dec``), each (n_snap, ...)."""
+        return {k[len("snapshot_"):]: v for k, v in self.arrays.items()
+                if k.startswith("snapshot_") and k != "snapshot_t"}
+
     def masked(self) -> "StoredRun":
         """A copy whose measured arrays (loss curves, snapshots; all but ``t`` and ``steps``) are NaN:
         how a diverged run enters an analysis, so that every fit leaves it out."""

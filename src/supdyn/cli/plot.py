@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-theory", action="store_true", help="no gradient-flow theory curves")
     p.add_argument("--title", help="figure title")
     p.add_argument("--json", action="store_true", help="print one JSON object (figure paths, fits)")
+    p.add_argument("--geometry", action="store_true",
+                   help="draw the feature geometry of one run instead (norms, dimensionality, represented "
+                        "features against t, Gram matrix; default --out geometry.png)")
     p.set_defaults(func=run)
 
 
@@ -47,7 +50,36 @@ def _selected(args: argparse.Namespace, store: Store) -> list:
     return list({r.run_id: r for r in runs}.values())  # each run once, in the order first named
 
 
+def geometry(args: argparse.Namespace) -> int:
+    """``supdyn plot --geometry RUN``."""
+    if len(args.runs) != 1 or args.spec:
+        raise UsageError(f"RUN: got {len(args.runs)} run(s){' and --spec' if args.spec else ''}; allowed: "
+                         "exactly one stored run id with --geometry")
+    from supdyn.figures.geometry import draw_geometry  # lazy: matplotlib
+    from supdyn.fit.geometry import run_geometries
+
+    run = Store(args.store).load(args.runs[0])
+    try:
+        geoms = run_geometries(run.config, run.snapshot_t, run.snapshots)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path("geometry.png" if args.out == "curves.png" else args.out)
+    cfg = run.config
+    paths = draw_geometry(geoms, out, args.title or f"run {run.run_id[:12]}: {cfg.variant}, N = "
+                          f"{cfg.data.n_features}, K = {cfg.model.d_hidden}, a = {cfg.data.a:g}")
+    if args.json:
+        print(json.dumps({"figure": [str(p) for p in paths], "geometry": [g.to_dict() for g in geoms]}))
+        return 0
+    for g in geoms:
+        print(f"{g.which}: represented features " + ", ".join(
+            f"t={t:g}: {int(k)}" for t, k in zip(g.t, g.n_represented)) + f"; Σ D_i = {g.dims[-1].sum():.1f}")
+    print("figure: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.geometry:
+        return geometry(args)
     lo, hi = args.window
     if not 0 < lo < hi:
         raise UsageError(f"--window: got {lo:g} {hi:g}; allowed: 0 < LO < HI")
