@@ -6,7 +6,8 @@ import argparse
 import json
 import math
 
-from supdyn.config import DTYPES, LAWS, NORMALIZATIONS, VARIANTS, RunConfig, from_dict, read_toml
+from supdyn.config import (CORRELATIONS, DTYPES, IMPORTANCE, LAWS, NORMALIZATIONS, VARIANTS, RunConfig, from_dict,
+                           read_toml)
 from supdyn.data import stable_lr_bound
 from supdyn.store import Store
 from supdyn.sweep import check_device, ensure
@@ -16,7 +17,8 @@ FLAG_FIELDS = {
     "N": "n_features", "K": "d_hidden", "a": "a", "b": "b", "law": "law", "kappa": "kappa",
     "density": "density", "normalize": "normalize", "lr": "lr", "batch": "batch", "t_max": "t_max",
     "seed": "seed", "variant": "variant", "init_scale": "init_scale", "eval_size": "eval_size",
-    "snapshots": "snapshots", "dtype": "dtype",
+    "snapshots": "snapshots", "dtype": "dtype", "correlation": "correlation", "group_size": "group_size",
+    "cooccur": "cooccur", "importance": "importance", "importance_exponent": "importance_exponent",
 }
 
 
@@ -42,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-size", dest="eval_size", type=int, help="held-out samples (default 16384)")
     p.add_argument("--per-feature", action="store_true", help="record the per-feature loss L_i(t)")
     p.add_argument("--snapshots", type=float, nargs="+", metavar="T", help="times at which to save B")
+    p.add_argument("--correlation", choices=CORRELATIONS,
+                   help="feature groups: none (default), cooccur (a group event switches the group on), "
+                        "exclusive (at most one member of a group)")
+    p.add_argument("--group-size", dest="group_size", type=int, help="features per group (default 2)")
+    p.add_argument("--cooccur", type=float, help="co-occurrence strength in [0, 1] (default 0.5)")
+    p.add_argument("--importance", choices=IMPORTANCE, help="loss weights w_i: uniform (default) or power")
+    p.add_argument("--importance-exponent", dest="importance_exponent", type=float,
+                   help="w_i = i^-exponent with --importance power")
     p.add_argument("--dtype", choices=DTYPES, help="float32 (default), float64, or tf32 (float32 with "
                                                    "TensorFloat-32 CUDA matmuls)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu; cuda trains with the static "

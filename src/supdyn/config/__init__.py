@@ -16,14 +16,14 @@ Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:cl
 :func:`from_dict`), ``variants`` (the student-variant table) and ``files`` (TOML files and grid specs). Import from ``supdyn.config``.
 """
 
-from supdyn.config.checks import (DTYPES, EVAL_MODES, LAWS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS,
-                                  VARIANTS, ConfigError)
+from supdyn.config.checks import (CORRELATIONS, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS, OPTIMIZERS,
+                                  SCHEDULES, TEACHERS, VARIANTS, ConfigError)
 from supdyn.config.files import expand_grid, load_spec, load_toml, read_toml
 from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 from supdyn.config.variants import VARIANT_TABLE, Variant, variant_spec
 
-__all__ = ["DTYPES", "EVAL_MODES", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
+__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EVAL_MODES", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
            "TEACHERS", "VARIANTS", "ConfigError", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig",
            "VARIANT_TABLE", "Variant", "expand_grid", "field_names", "from_dict", "load_spec", "load_toml",
            "read_toml", "variant_spec"]
