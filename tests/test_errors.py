@@ -99,7 +99,7 @@ CATALOGUE = {
     "variant-unknown": (lambda t: ["train", _toml(t, model='variant = "fix"'), "--no-progress"], "train",
                         "variant", ["one of auto, none, linear, fixed, learnable", "did you mean 'fixed'"]),
     "toml-unknown-key": (lambda t: ["train", _toml(t, "aa = 1.5"), "--no-progress"], "train", "[data] aa",
-                         ["unknown key; did you mean 'a'?", "valid: a, b, density"]),
+                         ["unknown key; did you mean 'a'?", "valid: a, b, cooccur"]),
     "toml-unknown-top-key": (lambda t: ["train", _toml(t, model="[trian]\nlr = 1.0"), "--no-progress"],
                              "train", "trian", ["unknown key; did you mean 'train'?", "valid:"]),
     "toml-wrong-type": (lambda t: ["train", _toml(t, model='init_scale = "big"'), "--no-progress"],
