@@ -29,8 +29,8 @@ def test_quick_grid_is_the_issue_s():
     cfgs = ex.get("optimizers").configs("quick")
     assert {c.data.a for c in cfgs} == {1.1, 2.0} and {c.model.d_hidden for c in cfgs} == {256}
     assert {c.seed for c in cfgs} == {0, 1, 2} and {c.train.optimizer for c in cfgs} == {"sgd", "adam", "adamw"}
-    assert {run_steps(c) for c in cfgs} == {10_000}
-    assert {c.train.weight_decay for c in cfgs if c.variant == "learnable"} == {-0.1, 0.1}
+    assert {run_steps(c) for c in cfgs} == {10_000} and len(cfgs) == 30
+    assert {c.train.weight_decay for c in cfgs if c.variant == "learnable"} == {-3e-4, 3e-4}
     fig5 = {c.run_id for c in ex.get("fig5").configs("quick")}
     assert sum(c.run_id in fig5 for c in cfgs) == 2  # SGD seed 0 at a = 1.1 and 2.0 is fig5's run
 

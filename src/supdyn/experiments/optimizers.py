@@ -5,8 +5,8 @@ b = 0, N = 1024, K = 256 and 3 seeds, five settings (``specs/optimizers.toml``):
     SGD at the paper's constant rate (lr 1, its runs shared with fig5);
     Adam at a constant rate (lr 1e-3);
     AdamW with a cosine schedule (lr 1e-3 down to 5 %) and decoupled weight decay 0.01 on B;
-    the same on the learnable student (E, D trained) with weight decay ±0.1 on the embedding (+: the
-    usual decay; −: the signed form of Liu, Liu & Gore 2025, feature norms pulled to 1).
+    the learnable student (E, D trained) with SGD at lr 1 and weight decay ±3e-4 on the embedding
+    (+: the usual decay; −: the signed form of Liu, Liu & Gore 2025, feature norms pulled to 1).
 Every run takes 1e4 steps. Time is the integrated rate t = Σ_k lr_k, so the fit window is the one of
 the paper in steps, [1e3, 1e4], mapped to t per setting: t ∈ [T(1e3), T(1e4)] (= lr × steps at a
 constant rate; with the cosine, T(1e4) ≈ 0.53 × 1e4 × lr). Measured per setting and a: α of

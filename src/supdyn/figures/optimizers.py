@@ -38,7 +38,7 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.set_title(f"a = {a:g}: loss, α on steps {result['fit_steps'][0]:g}–{result['fit_steps'][1]:g}")
         ax.set_xlabel("t / lr (steps at a constant rate)")
         ax.set_ylabel("loss L")
-        ax.legend(loc="upper right", fontsize=5.5)
+        ax.legend(loc="lower left", fontsize=5.5)
         axl.set_title(f"a = {a:g}: local exponent −d log L / d log t")
         axl.set_xlabel("t / lr")
         axl.set_ylabel("local exponent")
