@@ -91,3 +91,18 @@ def test_closed_stdout_pipe_ends_quietly(tmp_path):
     finally:
         os.close(w)
     assert proc.returncode == 141 and "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
+
+
+def test_train_flags_for_optimizers_schedules_and_the_tied_student(tmp_path, capsys):
+    flags = ["--variant", "tied", "--optimizer", "adamw", "--schedule", "cosine", "--warmup", "20", "--lr", "0.01",
+             "--t-max", "0.5", "--lr-final", "0.05", "--weight-decay", "-0.5", "--value-max", "2",
+             "--embedding-init", "gaussian", "--bias-init-scale", "1", "--loss-reduction", "mean", "--beta2", "0.99"]
+    assert main(["train", *TINY[:-4], "--batch", "64", "--eval-size", "256", *flags, "--store", str(tmp_path),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cfg = Store(tmp_path).load(out["run_id"]).config
+    assert (cfg.variant, cfg.train.optimizer, cfg.train.schedule, cfg.train.warmup) == ("tied", "adamw", "cosine", 20)
+    assert (cfg.train.weight_decay, cfg.data.value_max, cfg.model.embedding_init, cfg.train.beta2) == \
+        (-0.5, 2.0, "gaussian", 0.99)
+    assert out["t"][-1] < 0.5 and len(out["t"]) == len(out["loss"]) and not out["diverged"]  # t = Σ lr_k < t_max
+    assert Store(tmp_path).load(out["run_id"]).arrays["steps"][-1] == 50

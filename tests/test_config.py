@@ -79,3 +79,54 @@ def test_expand_grid():
         expand_grid({"grid": {"a": 1.0}})
     with pytest.raises(ConfigError, match="gird: unknown key; did you mean 'grid'"):
         expand_grid({"gird": {}})
+
+
+# -- fields added after schema 2: optimizers, schedules, weight decay, the tied student's options, loss weights
+# and correlated features ------
+
+SCHEMA2_DEFAULT_ID = "c32b3c9fd4da0ba416ba0d0ffec2ba9d9d69529baf03bd27136e9c66d7017025"  # RunConfig() before them
+NEW_FIELDS = {  # field → a non-default value (with what it needs to be valid)
+    "value_max": (2.0, {}), "embedding_init": ("gaussian", {}), "bias_init_scale": (0.5, {}),
+    "warmup": (100, {"schedule": "cosine"}), "lr_final": (0.05, {"schedule": "cosine"}),
+    "decay_every": (500, {"schedule": "step", "decay_every": 10}), "decay_factor": (0.5, {"schedule": "step", "decay_every": 10}),
+    "weight_decay": (-0.5, {"variant": "learnable"}), "weight_decay_B": (0.01, {}),
+    "beta1": (0.8, {"optimizer": "adam"}), "beta2": (0.99, {"optimizer": "adamw"}), "eps": (1e-6, {"optimizer": "adam"}),
+    "loss_reduction": ("mean", {}),
+    "importance": ("power", {"importance_exponent": 1.0}), "importance_exponent": (1.0, {"importance": "power"}),
+    "importance_diag": ((2.0,) * 1024, {"importance": "user", "importance_diag": (1.0,) * 1024}), "correlation": ("cooccur", {}),
+    "group_size": (4, {"correlation": "cooccur"}), "cooccur": (0.25, {"correlation": "cooccur"}),
+}
+
+
+def test_added_fields_keep_every_schema2_identity():
+    import dataclasses
+
+    sections = {f.name: sec for sec, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+                for f in dataclasses.fields(cls) if f.metadata.get("added")}
+    assert set(sections) == set(NEW_FIELDS)
+    base = RunConfig()
+    assert base.run_id == SCHEMA2_DEFAULT_ID
+    explicit = from_dict({name: getattr(getattr(base, sec), name) for name, sec in sections.items()})
+    assert explicit.run_id == SCHEMA2_DEFAULT_ID  # set to their defaults: still out of the identity
+    for name in NEW_FIELDS:
+        assert f'"{name}"' not in base.canonical_json()
+
+
+@pytest.mark.parametrize("name", list(NEW_FIELDS))
+def test_each_added_field_is_part_of_the_identity_when_set(name):
+    value, needs = NEW_FIELDS[name]
+    without = from_dict(needs)
+    with_it = from_dict({**needs, name: value})
+    assert with_it.run_id != without.run_id and f'"{name}"' in with_it.canonical_json()
+    assert from_dict(with_it.to_dict()) == with_it  # round trip (the TOML/JSON form)
+
+
+def test_the_recipe_of_liu_liu_gore_is_one_toml_file(tmp_path):
+    f = tmp_path / "run.toml"
+    f.write_text('[data]\nn_features = 1000\na = 1.5\nvalue_max = 2.0\n'
+                 '[model]\nvariant = "tied"\nd_hidden = 10\nembedding_init = "gaussian"\nbias_init_scale = 1.0\n'
+                 '[train]\noptimizer = "adamw"\nlr = 0.01\nbatch = 2048\nt_max = 40.0\nschedule = "cosine"\n'
+                 'warmup = 2000\nlr_final = 0.05\nweight_decay = -0.5\nloss_reduction = "mean"\n')
+    cfg = load_toml(f)
+    assert (cfg.variant, cfg.spec.has_B, cfg.train.optimizer, cfg.train.warmup) == ("tied", False, "adamw", 2000)
+    assert cfg.train.weight_decay == -0.5 and cfg.data.value_max == 2.0 and cfg.train.loss_reduction == "mean"

@@ -33,7 +33,8 @@ def test_example_loads_and_one_step_trains(path):
     assert cfgs and len({c.run_id for c in cfgs}) == len(cfgs)
     shapes = {(c.variant, c.data.n_features, c.model.d_hidden, c.data.law): c for c in cfgs}
     for c in shapes.values():
-        tiny = c.replace(t_max=c.train.lr, eval_size=64, snapshots=[], batch=min(c.train.batch, 64))
+        short = {"warmup": 0} if c.train.schedule != "warmup" else {"schedule": "constant", "warmup": 0}
+        tiny = c.replace(t_max=c.train.lr, eval_size=64, snapshots=[], batch=min(c.train.batch, 64), **short)
         (r,) = train([tiny], progress=False)
         assert np.isfinite(r.loss).all() and not r.diverged and r.steps[-1] == 1
     for c in cfgs:

@@ -21,9 +21,16 @@ def test_the_table_says_what_the_student_has(name):
     cfg = from_dict({"n_features": 16, "d_hidden": 8 if spec.superposition else 16, "variant": name})
     st = build_student([cfg])
     assert ("bias" in st.params) == spec.relu_bias
-    assert ("encT" in st.params and "dec" in st.params) == spec.learned_embedding
+    assert ("encT" in st.params and "dec" in st.params) == (spec.embedding == "learned")
+    assert ("WT" in st.params) == (spec.embedding == "tied")
+    assert spec.learned_embedding == any(k in st.params for k in ("encT", "dec", "WT"))
     assert ("W" in st.fixed) == (spec.embedding == "fixed")
-    assert st.matrix_B().shape[-1] == (8 if spec.superposition else 16)
+    assert spec.has_B == any(k in st.params for k in ("B", "BT"))
+    if spec.has_B:
+        assert st.matrix_B().shape[-1] == (8 if spec.superposition else 16)
+    else:
+        with pytest.raises(ValueError, match=f"^variant: '{name}' has no B; allowed: a variant with B$"):
+            st.matrix_B()
     assert cfg.eval_exact == spec.closed_form
     if spec.closed_form:
         assert population_loss(st)[0].shape == (1,)

@@ -22,7 +22,7 @@ from supdyn.data.static_sampler import StaticSampler, StaticStream
 from supdyn.model import build_student, compact, loss_and_grads, run_embedding, sampled_loss
 from supdyn.train import train, train_step
 
-VARIANTS = ["none", "linear", "fixed", "learnable"]
+VARIANTS = ["none", "linear", "fixed", "learnable", "tied"]
 
 
 def _student(variant, n=40, k=8, m=3, batch=48, a=1.1, device="cpu"):
@@ -39,6 +39,8 @@ def _dense_output(variant, params, fixed, xd):
     """y for dense x (n_models, batch, N): the formulas of the model docstring."""
     if variant == "none":
         return xd @ params["BT"]  # Y = X Bᵀ
+    if variant == "tied":  # rows (Wᵀ W x_s + b)ᵀ, W = WTᵀ
+        return torch.relu(xd @ params["WT"] @ params["WT"].transpose(1, 2) + params["bias"][:, None, :])
     enc = params["encT"].transpose(1, 2) if variant == "learnable" else fixed["W"]
     dec = params["dec"] if variant == "learnable" else fixed["W"]
     y = xd @ enc.transpose(1, 2) @ params["B"].transpose(1, 2) @ dec  # rows (Dᵀ B E x_s)ᵀ
@@ -67,7 +69,9 @@ def test_every_path_equals_autograd(variant, forward, backward, device, monkeypa
     assert set(grads) == set(params)
     for k in grads:
         torch.testing.assert_close(grads[k], params[k].grad, rtol=1e-9, atol=1e-12)
-    if variant != "none":
+    if variant == "tied":  # its own forward choice (U ≤ R) and a dense backward
+        assert st.stats["gather_forward"] + st.stats["dense_forward"] == 1 and st.stats["dense_backward"] == 1
+    elif variant != "none":
         assert st.stats[f"{forward}_forward"] == 1
         assert st.stats[f"{backward}_backward"] == 1
 

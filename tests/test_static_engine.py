@@ -17,7 +17,7 @@ from supdyn.model import build_student, loss_and_grads
 from supdyn.train import StaticRunner, train
 from supdyn.train.static import DeviceState, static_grads
 
-VARIANTS = ["none", "linear", "fixed", "learnable"]
+VARIANTS = ["none", "linear", "fixed", "learnable", "tied"]
 
 
 def _student(variant, n=64, k=8, m=3, device="cpu"):
@@ -120,6 +120,41 @@ def test_a_block_never_synchronizes_with_the_host(variant):
     assert int(run.state.step) == 9
 
 
+OPTIMIZED = [  # optimizers, schedules and weight decays, several per pack (per-model tensors)
+    [{"variant": "learnable", "optimizer": "adamw", "lr": 0.01, "schedule": "cosine", "warmup": 3, "lr_final": 0.1,
+      "weight_decay": w, "weight_decay_B": 0.01, "seed": i} for i, w in enumerate((-0.5, 0.5))],
+    [{"variant": "tied", "optimizer": "adam", "lr": 0.01, "schedule": "step", "decay_every": 2, "weight_decay": 0.1,
+      "loss_reduction": "mean", "value_max": 2.0, "bias_init_scale": 1.0, "seed": i} for i in range(2)],
+    [{"variant": "none", "d_hidden": 64, "lr": 1.0, "schedule": "warmup", "warmup": 5, "weight_decay_B": 0.1,
+      "seed": 0}, {"variant": "none", "d_hidden": 64, "lr": 0.5, "seed": 1}],
+]
+
+
+@pytest.mark.parametrize("pack", OPTIMIZED, ids=["adamw-cosine-signed", "adam-step-tied", "sgd-warmup-decay"])
+def test_optimizers_and_schedules_never_synchronize_with_the_host(pack):
+    cfgs = [from_dict({"n_features": 64, "d_hidden": 16, "batch": 128, **kw}) for kw in pack]
+    run = StaticRunner(cfgs, torch.device("cpu"), steps_per_draw=4)
+    with torch.no_grad(), NoHostSync():
+        run.advance(9)
+    assert int(run.state.step) == 9
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_a_pack_of_adam_models_sheds_finished_ones_and_keeps_their_moments(optimizer, monkeypatch):
+    """Shedding carries the optimizer's moments and the schedule: the long run's curve equals its run alone."""
+    shrinks = []
+    monkeypatch.setattr(engine.StaticRunner, "shrink", _spy(engine.StaticRunner.shrink, shrinks))
+    kw = {"variant": "learnable", "optimizer": optimizer, "lr": 0.01, "weight_decay": -0.3,
+          "schedule": "cosine", "warmup": 10}
+    long = _cfg(seed=0, t_max=2.0, **kw)
+    short = [_cfg(seed=s, t_max=0.5, **kw) for s in (1, 2)]
+    results = train([long, *short], engine="static", progress=False)
+    assert shrinks and shrinks[0] == [0]
+    for c, r in zip([long, *short], results):
+        (alone,) = train([c], engine="static", progress=False)
+        np.testing.assert_allclose(r.loss, alone.loss, rtol=1e-5)
+
+
 def _cfg(**kw):
     base = {"n_features": 64, "d_hidden": 16, "t_max": 40.0, "batch": 128, "eval_size": 512}
     return from_dict({**base, **kw})
@@ -132,7 +167,9 @@ def test_cpu_runs_are_deterministic_and_independent_of_the_block_size(variant):
     assert r1.engine == "static"
     np.testing.assert_array_equal(r1.loss, r2.loss)
     np.testing.assert_array_equal(r1.per_feature, r2.per_feature)
-    np.testing.assert_array_equal(r1.snapshots["B"], r2.snapshots["B"])
+    assert set(r1.snapshots) == set(r2.snapshots) and r1.snapshots
+    for name in r1.snapshots:
+        np.testing.assert_array_equal(r1.snapshots[name], r2.snapshots[name])
     (r3,) = train([c.replace(seed=1)], engine="static", progress=False)
     assert not np.array_equal(r1.loss[1:], r3.loss[1:])
 

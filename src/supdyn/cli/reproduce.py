@@ -30,12 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "draw the figures and write claims.json and report.html.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="reduced grid, under 15 minutes on 2 cores (default)")
+                   help="reduced grid, under 15 minutes on 2 cores (default; the experiments "
+                        f"{', '.join(ex.ON_REQUEST)} only with --only)")
     g.add_argument("--full", dest="mode", action="store_const", const="full", help="the paper's grid")
     g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                    help="tiny version of every experiment (N = 64), seconds; checks the pipeline")
     p.set_defaults(mode="quick")
-    p.add_argument("--only", help="comma-separated experiment names (default: all)")
+    p.add_argument("--only", help="comma-separated experiment names (default: all but "
+                                   f"{', '.join(ex.ON_REQUEST)} in quick and full mode)")
     p.add_argument("--out", default="reproduction", help="output directory (default ./reproduction)")
     p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
     p.add_argument("--readings", action="store_true",
@@ -49,9 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def selected(only: str | None) -> list[str]:
+def selected(only: str | None, mode: str = "quick") -> list[str]:
+    """The experiments named by ``--only``; by default every one (smoke), or all but those run on request
+    (:data:`supdyn.experiments.ON_REQUEST`) in quick and full mode."""
     if not only:
-        return list(ex.NAMES)
+        return [n for n in ex.NAMES if mode == "smoke" or n not in ex.ON_REQUEST]
     names = [n.strip() for n in only.split(",") if n.strip()]
     for n in names:
         ex.get(n)
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     mode = args.mode
-    names = selected(args.only)
+    names = selected(args.only, mode)
     readings = list(ex.READINGS) if args.readings else [ex.STATED]
     configs = plan(names, mode, readings)
     store = Store(args.store)
@@ -180,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
                 files = figures.draw(name, result, out / "figures")
                 fig_files[name] = [str(Path(f).relative_to(out)) for f in files]
     extra = [diverged_section(diverged.values())] if diverged else []
+    if "optimizers" in results:  # our checks: a section of their own, not rows of the claims table
+        from supdyn.report.optimizers import section
+
+        extra.append(section(results["optimizers"][ex.STATED.name]))
     if args.readings:
         from supdyn.report.readings import readings_section
 

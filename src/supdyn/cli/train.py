@@ -6,8 +6,8 @@ import argparse
 import json
 import math
 
-from supdyn.config import (CORRELATIONS, DTYPES, IMPORTANCE, LAWS, NORMALIZATIONS, VARIANTS, RunConfig, from_dict,
-                           read_toml)
+from supdyn.config import (CORRELATIONS, DTYPES, EMBEDDING_INITS, IMPORTANCE, LAWS, LOSS_REDUCTIONS, NORMALIZATIONS,
+                           OPTIMIZERS, SCHEDULES, VARIANTS, RunConfig, from_dict, read_toml)
 from supdyn.data import stable_lr_bound
 from supdyn.store import Store
 from supdyn.sweep import check_device, ensure
@@ -19,13 +19,18 @@ FLAG_FIELDS = {
     "seed": "seed", "variant": "variant", "init_scale": "init_scale", "eval_size": "eval_size",
     "snapshots": "snapshots", "dtype": "dtype", "correlation": "correlation", "group_size": "group_size",
     "cooccur": "cooccur", "importance": "importance", "importance_exponent": "importance_exponent",
+    "value_max": "value_max", "embedding_init": "embedding_init",
+    "bias_init_scale": "bias_init_scale", "optimizer": "optimizer", "schedule": "schedule", "warmup": "warmup",
+    "lr_final": "lr_final", "decay_every": "decay_every", "decay_factor": "decay_factor",
+    "weight_decay": "weight_decay", "weight_decay_B": "weight_decay_B", "beta1": "beta1", "beta2": "beta2",
+    "eps": "eps", "loss_reduction": "loss_reduction",
 }
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run and store it",
-                       description="Train one run (online SGD, t = lr × steps) and store it. "
-                                   "Flags override values of the optional TOML file.")
+                       description="Train one run (online SGD by default; t = Σ lr_k, lr × steps at a constant "
+                                   "rate) and store it. Flags override values of the optional TOML file.")
     p.add_argument("config", nargs="?", help="TOML file with [data], [model], [train] and seed")
     p.add_argument("--N", type=int, help="number of features (default 1024)")
     p.add_argument("--K", type=int, help="hidden width K (default 256; K = N means no superposition)")
@@ -52,6 +57,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--importance", choices=IMPORTANCE, help="loss weights w_i: uniform (default) or power")
     p.add_argument("--importance-exponent", dest="importance_exponent", type=float,
                    help="w_i = i^-exponent with --importance power")
+    p.add_argument("--value-max", dest="value_max", type=float, help="c of the values v ~ U(0, c) (default 1)")
+    p.add_argument("--embedding-init", dest="embedding_init", choices=EMBEDDING_INITS,
+                   help="W at t = 0: unit (Gaussian, unit-norm columns; default) or gaussian (N(0, 1/K) entries)")
+    p.add_argument("--bias-init-scale", dest="bias_init_scale", type=float, help="std of b's entries at t = 0 (default 0)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd (default), adam (L2 weight decay) or adamw (decoupled)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant; t = Σ lr_k)")
+    p.add_argument("--warmup", type=int, help="linear warm-up steps (schedules warmup, cosine, step)")
+    p.add_argument("--lr-final", dest="lr_final", type=float, help="cosine: final rate as a fraction of lr (default 0)")
+    p.add_argument("--decay-every", dest="decay_every", type=int, help="step: steps between decays")
+    p.add_argument("--decay-factor", dest="decay_factor", type=float, help="step: rate factor per decay (default 0.1)")
+    p.add_argument("--weight-decay", dest="weight_decay", type=float,
+                   help="decay of the learned embedding; < 0: each feature's vector pulled to unit norm")
+    p.add_argument("--weight-decay-B", dest="weight_decay_B", type=float, help="decay of B (>= 0)")
+    p.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.9)")
+    p.add_argument("--beta2", type=float, help="Adam's beta2 (default 0.999)")
+    p.add_argument("--eps", type=float, help="Adam's epsilon (default 1e-8)")
+    p.add_argument("--loss-reduction", dest="loss_reduction", choices=LOSS_REDUCTIONS,
+                   help="half_sum: ½ sum over outputs (default); mean: mean over outputs, no ½ (torch MSELoss)")
     p.add_argument("--dtype", choices=DTYPES, help="float32 (default), float64, or tf32 (float32 with "
                                                    "TensorFloat-32 CUDA matmuls)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu; cuda trains with the static "

@@ -6,7 +6,8 @@ settings (lr, batch, t_max, evaluation), plus one integer seed from which every 
 the sha256 of its canonical JSON plus ``SCHEMA_VERSION``; two runs with the same identity are the
 same computation, so the store never computes one twice.
 
-Time is always ``t = lr * steps`` (the paper groups the learning rate with the step count, Sec. 3).
+Time is ``t = lr * steps`` at a constant rate (the paper groups the learning rate with the step count,
+Sec. 3) and the integrated rate ``t = Σ_k lr_k`` with a schedule (see ``TrainConfig``).
 
 Nothing here does I/O except :func:`load_toml`, :func:`load_spec` and :func:`read_toml`, which only
 read the file given.
@@ -16,14 +17,14 @@ Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:cl
 :func:`from_dict`), ``variants`` (the student-variant table) and ``files`` (TOML files and grid specs). Import from ``supdyn.config``.
 """
 
-from supdyn.config.checks import (CORRELATIONS, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS, OPTIMIZERS,
-                                  SCHEDULES, TEACHERS, VARIANTS, ConfigError)
+from supdyn.config.checks import (CORRELATIONS, DTYPES, EMBEDDING_INITS, EVAL_MODES, IMPORTANCE, LAWS, LOSS_REDUCTIONS, NORMALIZATIONS,
+                                  OPTIMIZERS, SCHEDULES, TEACHERS, VARIANTS, ConfigError)
 from supdyn.config.files import expand_grid, load_spec, load_toml, read_toml
 from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 from supdyn.config.variants import VARIANT_TABLE, Variant, variant_spec
 
-__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EVAL_MODES", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
+__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EMBEDDING_INITS", "EVAL_MODES", "LOSS_REDUCTIONS", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
            "TEACHERS", "VARIANTS", "ConfigError", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig",
            "VARIANT_TABLE", "Variant", "expand_grid", "field_names", "from_dict", "load_spec", "load_toml",
            "read_toml", "variant_spec"]

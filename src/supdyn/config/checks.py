@@ -16,12 +16,12 @@ TEACHERS = ("power", "user")
 IMPORTANCE = ("uniform", "power", "user")
 CORRELATIONS = ("none", "cooccur", "exclusive")
 VARIANTS = ("auto", *VARIANT_TABLE)
-OPTIMIZERS = ("sgd",)
-SCHEDULES = ("constant",)
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "warmup", "cosine", "step")
 EVAL_MODES = ("auto", "sample", "exact")
 DTYPES = ("float32", "float64", "tf32")
-
-
+EMBEDDING_INITS = ("unit", "gaussian")
+LOSS_REDUCTIONS = ("half_sum", "mean")
 
 ADDED = {"added": True}
 """``dataclasses.field`` metadata of a field added after schema 2: left out of a run's identity while it has

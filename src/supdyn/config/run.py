@@ -39,16 +39,31 @@ class RunConfig:
         variant, spec = self.variant, self.spec
         if not spec.superposition and k != n:
             _fail("d_hidden", k, f"K = n_features = {n} for variant {variant!r} (no superposition)")
-        if spec.relu_bias and self.model.init_scale == 0:
+        if spec.relu_bias and spec.has_B and self.model.init_scale == 0:
             _fail("init_scale", 0.0, "init_scale > 0 for ReLU students (with B = 0, b = 0 no gradient flows)")
         if self.train.eval_mode == "exact" and not spec.closed_form:
             _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
+        self._check_variant_options(variant, spec)
         d = self.data
         g = d.group_size if d.correlation == "exclusive" else 0
         problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p, g) if d.law == "user"
                    else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None, g))
         if problem:
             raise ConfigError(problem)
+
+    def _check_variant_options(self, variant: str, spec: Variant) -> None:
+        """Options that need a part of the student: an embedding, a learned one, B, a bias."""
+        m, t = self.model, self.train
+        if m.embedding_init != "unit" and not spec.superposition:
+            _fail("embedding_init", m.embedding_init, f"'unit' for variant {variant!r} (no embedding)")
+        if m.bias_init_scale != 0 and not spec.relu_bias:
+            _fail("bias_init_scale", m.bias_init_scale, f"0 for variant {variant!r} (no bias)")
+        if t.weight_decay != 0 and not spec.learned_embedding:
+            _fail("weight_decay", t.weight_decay, f"0 for variant {variant!r} (no learned embedding; B decays with "
+                  "weight_decay_B)")
+        if t.weight_decay_B != 0 and not spec.has_B:
+            _fail("weight_decay_B", t.weight_decay_B, f"0 for variant {variant!r} (no B; its W decays with "
+                  "weight_decay)")
 
     @property
     def variant(self) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supdyn.config.checks import (ADDED, CORRELATIONS, DTYPES, EVAL_MODES, IMPORTANCE, LAWS, NORMALIZATIONS,
-                                  OPTIMIZERS, SCHEDULES, TEACHERS,
-                                  VARIANTS, _choice, _fail, _finite, _float_tuple, _integer)
+from supdyn.config.checks import (ADDED, CORRELATIONS, DTYPES, EMBEDDING_INITS, EVAL_MODES, IMPORTANCE, LAWS,
+                                  LOSS_REDUCTIONS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS, VARIANTS, _choice,
+                                  _fail, _finite, _float_tuple, _integer)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Input features x_i = u_i v_i, u_i ~ Bernoulli(p_i), v_i ~ U(0, 1), and teacher y* = A x.
+    """Input features x_i = u_i v_i, u_i ~ Bernoulli(p_i), v_i ~ U(0, value_max), and teacher y* = A x.
 
     law:        ``power`` p_i ∝ i^-a (paper eq. 1), ``exponential`` p_i ∝ exp(-kappa i^a),
                 ``algebraic`` p_i ∝ (N + 1 - i)^a (a = 1: the paper's linear law), ``user``: ``p``.
@@ -29,6 +29,7 @@ class DataConfig:
                 fires with the whole group with probability ``cooccur``); ``exclusive``: at most one
                 member of a group is active (member i with probability p_i; needs Σ_group p ≤ 1).
                 Values v_i stay independent U(0, 1).
+    value_max:  c of v_i ~ U(0, c) (default 1, the paper's; 2 in Liu, Liu & Gore's runs).
     """
 
     n_features: int = 1024
@@ -47,9 +48,12 @@ class DataConfig:
     correlation: str = field(default="none", metadata=ADDED)
     group_size: int = field(default=2, metadata=ADDED)
     cooccur: float = field(default=0.5, metadata=ADDED)
+    value_max: float = field(default=1.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         _integer("n_features", self.n_features, 1)
+        if _finite("value_max", self.value_max) <= 0:
+            _fail("value_max", self.value_max, "value_max > 0 (finite)")
         _choice("law", self.law, LAWS)
         _choice("normalize", self.normalize, NORMALIZATIONS)
         _choice("teacher", self.teacher, TEACHERS)
@@ -63,7 +67,7 @@ class DataConfig:
             _fail("kappa", self.kappa, "kappa > 0")
         if not 0 < _finite("density", self.density):
             _fail("density", self.density, "density (E = sum p_i) > 0")
-        for name in ("a", "b", "kappa", "density"):
+        for name in ("a", "b", "kappa", "density", "value_max"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "p", _float_tuple("p", self.p))
         object.__setattr__(self, "teacher_diag", _float_tuple("teacher_diag", self.teacher_diag))
@@ -108,33 +112,58 @@ class ModelConfig:
              ``linear`` y = Wᵀ B W x (superposition without ReLU or bias; the paper's App. A.2);
              ``fixed`` y = ReLU(Wᵀ B W x + b), W fixed random (the paper's superposition student);
              ``learnable`` y = ReLU(D B E x + b), encoder E and decoder D learned, started from W, Wᵀ;
+             ``tied``  y = ReLU(Wᵀ W x + b), W learned (no B; the toy models of superposition);
              ``auto``  ``none`` when K = N, else ``fixed``.
-    init_scale: standard deviation of the i.i.d. Gaussian entries of B at t = 0 (bias starts at 0).
+    init_scale: standard deviation of the i.i.d. Gaussian entries of B at t = 0.
+    embedding_init: W at t = 0 (fixed or initial embedding): ``unit`` i.i.d. Gaussian columns scaled to
+             unit norm (default), ``gaussian`` i.i.d. N(0, 1/K) entries (Liu, Liu & Gore's W ~ N(0, 1/m)).
+    bias_init_scale: standard deviation of the i.i.d. Gaussian entries of b at t = 0 (default 0: b = 0;
+             1 in Liu, Liu & Gore's runs).
     """
 
     d_hidden: int = 256
     variant: str = "auto"
     init_scale: float = 1e-3
+    embedding_init: str = field(default="unit", metadata=ADDED)
+    bias_init_scale: float = field(default=0.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         _integer("d_hidden", self.d_hidden, 1)
         _choice("variant", self.variant, VARIANTS)
-        s = _finite("init_scale", self.init_scale)
-        if s < 0:
-            _fail("init_scale", self.init_scale, "init_scale >= 0")
-        object.__setattr__(self, "init_scale", s)
+        _choice("embedding_init", self.embedding_init, EMBEDDING_INITS)
+        for name in ("init_scale", "bias_init_scale"):
+            s = _finite(name, getattr(self, name))
+            if s < 0:
+                _fail(name, getattr(self, name), f"{name} >= 0")
+            object.__setattr__(self, name, s)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Online SGD on L = ½ E‖y* − y‖² (summed over outputs, averaged over the batch).
+    """Online training on L = ½ E‖y* − y‖² (summed over outputs, averaged over the batch), or with
+    ``loss_reduction = "mean"`` on E‖y* − y‖² / N (torch's MSELoss: the mean over outputs, no ½).
 
-    Every step draws a fresh batch. Time t = lr × steps; training stops at t_max.
-    Evaluation happens at t = 0 and at ``eval_per_decade`` log-spaced times per decade from t = 1
-    (rounded to whole steps), on a held-out set of ``eval_size`` samples fixed per run, or exactly
-    (closed-form population loss) for the linear students when ``eval_mode`` is ``exact``/``auto``.
+    Every step draws a fresh batch. Time is the integrated learning rate t = Σ_k lr_k over the steps
+    taken (t = lr × steps at a constant rate). A run takes round(t_max / lr) steps, lr being the peak
+    rate of the schedule, so a schedule that lowers the rate ends before t_max, at t_end = Σ_k lr_k.
+    Evaluation happens at t = 0 and at ``eval_per_decade`` log-spaced times per decade from t = 1 to
+    the end (each the nearest step), on a held-out set of ``eval_size`` samples fixed per run, or
+    exactly (closed-form population loss) for the linear students when ``eval_mode`` is ``exact``/``auto``.
     ``dtype``: ``float32`` (default), ``float64``, or ``tf32`` (float32 parameters, TensorFloat-32 CUDA
     matmuls; the same as float32 on the CPU).
+
+    optimizer: ``sgd`` (the paper's), ``adam`` (weight decay as an L2 term of the gradient) or ``adamw``
+        (decoupled weight decay), with ``beta1``, ``beta2``, ``eps`` as in torch.optim.Adam.
+    schedule: the rate of step k (k = 0, 1, …, s = k + 1, n = round(t_max / lr), W = ``warmup``) is
+        lr · f(s), f(s) = s / W while s ≤ W (linear warm-up), then
+        ``constant``: 1 (W = 0);  ``warmup``: 1 (W ≥ 1);
+        ``cosine``: lr_final + (1 − lr_final) · ½ (1 + cos(π (s − W) / (n − W)))  (lr_final at the last step);
+        ``step``: decay_factor^⌊(s − W) / decay_every⌋.
+    weight_decay: on the learned embedding (E and D, or the tied W): ≥ 0 the usual decay (L2 penalty
+        ½ wd ‖θ‖², decoupled for adamw); < 0 the signed form of Liu, Liu & Gore 2025, a pull of each
+        feature's embedding vector towards unit norm, θ_j ← θ_j + lr · wd · θ_j (1 − 1/‖θ_j‖)
+        (the penalty ½ |wd| Σ_j (‖θ_j‖ − 1)²): more superposition as wd goes from 1 down to −1.
+    weight_decay_B: ≥ 0, the usual decay of B. Biases never decay.
     """
 
     lr: float = 1.0
@@ -149,6 +178,16 @@ class TrainConfig:
     snapshots: tuple[float, ...] = ()
     diverge_factor: float = 1e3
     dtype: str = "float32"
+    warmup: int = field(default=0, metadata=ADDED)
+    lr_final: float = field(default=0.0, metadata=ADDED)
+    decay_every: int = field(default=0, metadata=ADDED)
+    decay_factor: float = field(default=0.1, metadata=ADDED)
+    weight_decay: float = field(default=0.0, metadata=ADDED)
+    weight_decay_B: float = field(default=0.0, metadata=ADDED)
+    beta1: float = field(default=0.9, metadata=ADDED)
+    beta2: float = field(default=0.999, metadata=ADDED)
+    eps: float = field(default=1e-8, metadata=ADDED)
+    loss_reduction: str = field(default="half_sum", metadata=ADDED)
 
     def __post_init__(self) -> None:
         if _finite("lr", self.lr) <= 0:
@@ -162,6 +201,7 @@ class TrainConfig:
         _integer("eval_per_decade", self.eval_per_decade, 1, 1000)
         _choice("eval_mode", self.eval_mode, EVAL_MODES)
         _choice("dtype", self.dtype, DTYPES)
+        _choice("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS)
         if not isinstance(self.per_feature, bool):
             _fail("per_feature", self.per_feature, "true or false")
         if _finite("diverge_factor", self.diverge_factor) <= 1:
@@ -172,6 +212,55 @@ class TrainConfig:
                 _fail(f"snapshots[{i}]", s, f"0 <= t <= t_max = {self.t_max:g}")
         if any(b <= a for a, b in zip(snaps, snaps[1:])):
             _fail("snapshots", snaps, "strictly increasing times")
-        for name in ("lr", "t_max", "diverge_factor"):
+        self._check_schedule()
+        self._check_optimizer()
+        for name in ("lr", "t_max", "diverge_factor", "lr_final", "decay_factor", "weight_decay", "weight_decay_B",
+                     "beta1", "beta2", "eps"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "snapshots", snaps)
+
+    def _unused(self, name: str, when: str) -> None:
+        """A schedule or optimizer field set away from its default where nothing reads it."""
+        default = type(self).__dataclass_fields__[name].default
+        if getattr(self, name) != default:
+            _fail(name, getattr(self, name), f"the default {default!r} unless {when}")
+
+    def _check_schedule(self) -> None:
+        n = int(round(self.t_max / self.lr))
+        sched = self.schedule
+        if sched == "constant":
+            if self.warmup != 0:
+                _fail("warmup", self.warmup, "0 with schedule 'constant' (schedule 'warmup': a linear warm-up, "
+                      "then constant)")
+        else:
+            lo = 1 if sched == "warmup" else 0
+            if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or not lo <= self.warmup < n:
+                _fail("warmup", self.warmup, f"an integer number of steps, {lo} <= warmup < round(t_max / lr) = {n}")
+        if sched == "cosine":
+            if not 0 <= _finite("lr_final", self.lr_final) <= 1:
+                _fail("lr_final", self.lr_final, "0 <= lr_final <= 1 (a fraction of lr)")
+        else:
+            self._unused("lr_final", "schedule = 'cosine'")
+        if sched == "step":
+            if isinstance(self.decay_every, bool) or not isinstance(self.decay_every, int) or self.decay_every < 1:
+                _fail("decay_every", self.decay_every, "an integer >= 1 (steps between decays) with schedule 'step'")
+            if not 0 < _finite("decay_factor", self.decay_factor) <= 1:
+                _fail("decay_factor", self.decay_factor, "0 < decay_factor <= 1")
+        else:
+            self._unused("decay_every", "schedule = 'step'")
+            self._unused("decay_factor", "schedule = 'step'")
+
+    def _check_optimizer(self) -> None:
+        _finite("weight_decay", self.weight_decay)
+        if _finite("weight_decay_B", self.weight_decay_B) < 0:
+            _fail("weight_decay_B", self.weight_decay_B, "weight_decay_B >= 0 (the signed form acts on embeddings: "
+                  "weight_decay)")
+        if self.optimizer == "sgd":
+            for name in ("beta1", "beta2", "eps"):
+                self._unused(name, "optimizer is 'adam' or 'adamw'")
+            return
+        for name in ("beta1", "beta2"):
+            if not 0 <= _finite(name, getattr(self, name)) < 1:
+                _fail(name, getattr(self, name), f"0 <= {name} < 1")
+        if _finite("eps", self.eps) <= 0:
+            _fail("eps", self.eps, "eps > 0")

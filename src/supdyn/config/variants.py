@@ -6,9 +6,11 @@ variant names). A variant's computation lives in :mod:`supdyn.model.variants` un
     linear     Wᵀ B W x                    fixed      no           yes   (App. A.2)
     fixed      ReLU(Wᵀ B W x + b)          fixed      yes          no    (the paper's superposition student)
     learnable  ReLU(D B E x + b)           learned    yes          no    (App. A.3; E, D start from W)
+    tied       ReLU(Wᵀ W x + b)            tied       yes          no    (no B; W learned, started from W)
 
-``embedding``: ``identity`` (no embedding, K = N), ``fixed`` (W random Gaussian with unit-norm columns,
-not trained) or ``learned`` (encoder E and decoder D trained, both started from W).
+``embedding``: ``identity`` (no embedding, K = N), ``fixed`` (W random, not trained), ``learned``
+(encoder E and decoder D trained, both started from W) or ``tied`` (one learned W that encodes and
+decodes, the student of the toy models of superposition and of Liu, Liu & Gore 2025; it has no B).
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ class Variant:
 
     @property
     def learned_embedding(self) -> bool:
-        return self.embedding == "learned"
+        """Whether the embedding is trained (``learned`` or ``tied``)."""
+        return self.embedding in ("learned", "tied")
+
+    @property
+    def has_B(self) -> bool:
+        """Whether the student has the matrix B (every variant but ``tied``)."""
+        return self.embedding != "tied"
 
 
 VARIANT_TABLE = {v.name: v for v in (
@@ -41,6 +49,7 @@ VARIANT_TABLE = {v.name: v for v in (
     Variant("linear", "fixed", relu_bias=False, closed_form=True, formula="y = Wᵀ B W x"),
     Variant("fixed", "fixed", relu_bias=True, closed_form=False, formula="y = ReLU(Wᵀ B W x + b)"),
     Variant("learnable", "learned", relu_bias=True, closed_form=False, formula="y = ReLU(D B E x + b)"),
+    Variant("tied", "tied", relu_bias=True, closed_form=False, formula="y = ReLU(Wᵀ W x + b)"),
 )}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -198,12 +199,13 @@ def _active_set_numpy(p: torch.Tensor, batch: int, gen: torch.Generator) -> tupl
 
 
 def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
-           dtype: torch.dtype = torch.float32) -> SparseBatch:
+           dtype: torch.dtype = torch.float32, vmax: Sequence[float] | None = None) -> SparseBatch:
     """Draw ``batch`` samples for each model.
 
     p: (n_models, n_features) float64 frequencies; one generator per model (its data stream): the
     active set (:func:`_active_set_torch`; on the CPU :func:`_active_sets_numpy`, the same draws), then
-    the values v ~ U(0, 1) in float64, rounded to ``dtype``.
+    the values v ~ U(0, 1) in float64, times c = ``vmax[m]`` (v ~ U(0, c); default c = 1), rounded to
+    ``dtype``.
     """
     n_models, n_features = p.shape
     if numpy_path(p):
@@ -215,6 +217,8 @@ def sample(p: torch.Tensor, batch: int, generators: list[torch.Generator],
         row = torch.cat([pos + m * batch for m, (pos, _) in enumerate(sets)])
         col = torch.cat([c for _, c in sets])
     vals = [torch.rand((k,), generator=g, dtype=torch.float64, device=p.device) for k, g in zip(nnz, generators)]
+    if vmax is not None:
+        vals = [v if c == 1 else v * float(c) for v, c in zip(vals, vmax)]
     value = (vals[0] if len(vals) == 1 else torch.cat(vals)).to(dtype)
     return SparseBatch(row, col, value, n_models, batch, n_features)
 
@@ -239,15 +243,16 @@ class BatchStream:
     the batch of the k-th step (the samples of a draw are independent, so are these batches;
     ``SparseBatch.select`` would cut the same). The sampler's per-call costs (the binomial draw, the
     duplicate rounds, ~30 small operations) are paid once per D steps. Model m's batches depend only
-    on its generator and the batch size, not on the models packed with it.
+    on its generator and the batch size, not on the models packed with it. ``vmax``: see :func:`sample`.
     """
 
     def __init__(self, p: torch.Tensor, batch: int, generators: list[torch.Generator],
-                 dtype: torch.dtype = torch.float32, *, steps_per_draw: int | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, *, steps_per_draw: int | None = None,
+                 vmax: Sequence[float] | None = None) -> None:
         d = draw_steps(batch) if steps_per_draw is None else steps_per_draw
         if not 1 <= d <= 65535:
             raise ValueError(f"steps_per_draw: got {d}; allowed: 1 <= steps_per_draw <= 65535")
-        self.p, self.batch, self.generators, self.dtype = p, batch, generators, dtype
+        self.p, self.batch, self.generators, self.dtype, self.vmax = p, batch, generators, dtype, vmax
         self.steps_per_draw = d
         self._ready: list[SparseBatch] = []  # drawn batches, the next one last
 
@@ -261,7 +266,7 @@ class BatchStream:
 
     def _draw(self) -> list[SparseBatch]:
         """The next D batches."""
-        x = sample(self.p, self.steps_per_draw * self.batch, self.generators, self.dtype)
+        x = sample(self.p, self.steps_per_draw * self.batch, self.generators, self.dtype, self.vmax)
         split = _split_numpy if numpy_path(x.row) else _split_torch
         return split(x, self.steps_per_draw)
 

@@ -4,8 +4,8 @@ The batch × n_features Bernoulli(p_j) grid of a model is drawn exactly as the p
 Poisson process on a line of cells: cell (s, j) (sample-major, s = 0..batch−1, j = 0..N−1) covers an
 interval of length h_j = −log(1 − p_j), so it holds at least one point with probability
 1 − e^{−h_j} = p_j, independently of every other cell. The points are cumulative sums of Exp(1) gaps;
-a cell is active when it holds a point, and its value v ~ U(0, 1) is a uniform drawn with its first
-point. Points come out sorted by (sample, feature), so the rows of a batch are contiguous and the
+a cell is active when it holds a point, and its value v ~ U(0, c) is c times a uniform drawn with its
+first point (c = 1 unless a run sets ``value_max``). Points come out sorted by (sample, feature), so the rows of a batch are contiguous and the
 ranks of the non-empty samples are a cumulative sum.
 
 Static shapes: each model draws ``capacity`` points per step, at least the (1 − ε) quantile of
@@ -113,12 +113,13 @@ class StaticSampler:
 
     p: (n_models, n_features) float64 frequencies; teacher: (n_models, n_features) diagonals of A;
     keys: one int64 key per model (its ``train`` stream seed). ``overflow`` (n_models,) bool on the
-    device becomes True if a drawn batch of the model did not fit.
+    device becomes True if a drawn batch of the model did not fit. ``vmax``: c per model, values
+    v ~ U(0, c) (default 1).
     """
 
     def __init__(self, p: torch.Tensor, teacher: torch.Tensor, batch: int, keys: list[int],
                  dtype: torch.dtype, *, capacity: tuple[int, int] | None = None,
-                 groups: Groups | None = None) -> None:
+                 groups: Groups | None = None, vmax: list[float] | None = None) -> None:
         dev = p.device
         self.n_models, self.n_features = p.shape
         self.batch, self.dtype, self.groups = batch, dtype, groups
@@ -147,6 +148,8 @@ class StaticSampler:
         self.model_n = (torch.arange(m, device=dev) * self.n_features)[:, None]  # (n_models, 1)
         self.model_r = (torch.arange(m, device=dev) * self.rows)[:, None]  # (n_models, 1)
         self.overflow = torch.zeros(m, dtype=torch.bool, device=dev)
+        scaled = vmax is not None and any(c != 1 for c in vmax)
+        self.vmax = torch.tensor(vmax, dtype=torch.float64, device=dev)[None, :, None] if scaled else None
 
     def _group_cells(self, p: np.ndarray, groups: Groups, dev: torch.device) -> np.ndarray:
         """Cell hazards (n_models, n_cells) of correlated features, and the tables their draw needs."""
@@ -175,6 +178,8 @@ class StaticSampler:
         keys = self.keys[None, :, None]  # (1, n_models, 1)
         gap = -torch.log1p(-uniforms(keys, ctr[:, None, :]))  # (steps, n_models, C) Exp(1)
         val = uniforms(keys, ctr[:, None, :] + 1)  # (steps, n_models, C) U(0, 1)
+        if self.vmax is not None:
+            val = val * self.vmax  # U(0, c)
         lam = torch.cumsum(gap, 2)  # (steps, n_models, C) point positions
         valid = lam < b * self.h_row  # (steps, n_models, C)
         self.overflow |= valid[:, :, -1].any(0)  # the last slot still inside: points may be missing
@@ -312,6 +317,8 @@ def draw_groups(smp: StaticSampler, step: torch.Tensor, d: int) -> StaticBatches
     rank.clamp_(0, smp.rows - 1)
     vctr = (t[:, None] << SLOT_BITS) + torch.arange(width, device=dev)  # (steps, width)
     val = uniforms(keys ^ VALUE_SALT, vctr[:, None, :])  # (steps, n_models, width)
+    if smp.vmax is not None:
+        val = val * smp.vmax  # U(0, c)
     value = torch.where(active, val, 0.0).to(smp.dtype)
     feat = smp.model_n + j
     row = smp.model_r + rank

@@ -1,4 +1,4 @@
-"""Loss curves of stored runs against t = lr × steps, with their fitted power laws and, where a closed
+"""Loss curves of stored runs against t (lr × steps, or Σ lr_k with a schedule), with their fitted power laws and, where a closed
 form exists, the gradient-flow theory: the figure of ``supdyn plot``.
 
 Runs whose configs differ only in the seed form one curve: the line is the mean loss over seeds, the
@@ -100,7 +100,12 @@ def label(cfg: RunConfig, names: Sequence[str]) -> str:
 
 
 def theory_curve(cfg: RunConfig, t: np.ndarray) -> np.ndarray | None:
-    """Gradient-flow loss at ``t`` from B(0) = 0 (variants ``none`` and ``linear``), else None."""
+    """Gradient-flow loss at ``t`` from B(0) = 0 (variants ``none`` and ``linear``), else None. It holds
+    for SGD at any schedule (t is the integrated rate), with values v ~ U(0, 1), the ½-summed loss and
+    no weight decay; other runs have none."""
+    tr = cfg.train
+    if tr.optimizer != "sgd" or tr.weight_decay_B or cfg.data.value_max != 1 or tr.loss_reduction != "half_sum":
+        return None
     if cfg.variant == "none":
         return ExactTheory.from_config(cfg.data).loss(t)
     if cfg.variant == "linear":

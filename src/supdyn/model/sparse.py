@@ -119,3 +119,41 @@ def error_in_place(st, cx: Compact, pre: torch.Tensor) -> torch.Tensor:
 def weighted(st, v: torch.Tensor) -> torch.Tensor:
     """v ⊙ w (v: (n_models, N)), or v itself for uniform weights."""
     return v if st.weights is None else v * st.weights
+
+
+def static_error_in_place(st, g: torch.Tensor, pos: torch.Tensor, tgt: torch.Tensor, batch: int) -> torch.Tensor:
+    """The static step's :func:`error_in_place`: g (n_models, rows, N) holds the pre-activations of the
+    compact rows (bias included) and becomes G = w ⊙ (y − y*) ⊙ ReLU'(pre); the entries are at flat output
+    indices ``pos`` with targets ``tgt`` (n_models·capacity,; padding: target 0). Returns the batch loss
+    ½ Σ_i w_i (y_i − y*_i)² / batch per model, with the batch − rows empty samples (y = ReLU(b)) and the
+    active entries whose unit is off (error −y*, G = 0)."""
+    m, rows, n = g.shape
+    flat = g.view(-1)
+    at = flat[pos]  # (n_models·cap,) pre-activations at the entries
+    w = st.weights
+    if not st.spec.relu_bias:  # G = pre − y*
+        flat.index_add_(0, pos, tgt, alpha=-1)
+        missed = None
+    else:  # G = (ReLU(pre) − y*) ⊙ ReLU'(pre): −y* where the unit is on; error −y* (G 0) where off
+        g.relu_()
+        on = at > 0
+        flat.index_add_(0, pos, torch.where(on, tgt, 0.0), alpha=-1)
+        err = torch.where(on, 0.0, tgt).square_()  # (n_models·cap,)
+        if w is not None:  # entry at flat position pos: model pos // (rows·N), feature pos % N
+            err = err * w.reshape(-1)[torch.div(pos, rows * n, rounding_mode="floor") * n + pos % n]
+        missed = err.view(m, -1).sum(1)
+    if w is None:
+        sq = torch.linalg.vector_norm(g.view(m, -1), dim=1).square_()  # (n_models,)
+    else:  # Σ w (y − y*)², then G ← w ⊙ G
+        sq = (g.square() * w[:, None, :]).sum((1, 2))
+        g.mul_(w[:, None, :])
+    bias = st.params.get("bias")
+    if bias is not None:
+        rb = bias.relu()  # (n_models, N): y of every empty sample
+        sq += (batch - rows) * weighted(st, rb.square()).sum(1) + missed
+    return sq.mul_(0.5 / batch)
+
+
+def static_bias_grad(st, g: torch.Tensor, batch: int) -> torch.Tensor:
+    """∂L/∂b = (Σ_s g_s + n_rest w ⊙ ReLU(b)) / batch (n_models, N) for G = g (n_models, rows, N)."""
+    return (g.sum(1) + (batch - g.shape[1]) * weighted(st, st.params["bias"].relu())).div_(batch)

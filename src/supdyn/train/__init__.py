@@ -1,4 +1,7 @@
-"""Online SGD for many models at once (t = lr × steps; loss ½E‖y* − y‖² summed over the N outputs).
+"""Online training of many models at once: SGD (the paper's), Adam or AdamW (:mod:`supdyn.train.optim`),
+at a constant rate or on a schedule (:mod:`supdyn.train.schedule`; time t = Σ_k lr_k, lr × steps at a
+constant rate); loss ½E‖y* − y‖² summed over the N outputs (or the mean over outputs, see
+:mod:`supdyn.model`).
 
 :func:`train` trains a pack of runs that share :data:`GROUP_FIELDS` with one of two engines:
     ``sparse``  :mod:`supdyn.train.sparse`, the CPU step: compaction with data-dependent shapes, a
@@ -26,14 +29,15 @@ from supdyn.config import RunConfig
 from supdyn.train.common import (GROUP_FIELDS, Recorder, RunResult, eval_steps, flush_denormals, group_key,
                                  param_dtype, run_steps)
 from supdyn.train.engine import STEPS_PER_DRAW, StaticRunner, train_static
-from supdyn.train.optim import OPTIMIZERS, optimizer
+from supdyn.train.optim import OPTIMIZERS, Hyper, optimizer
+from supdyn.train.schedule import Schedule, rates, step_times, steps_at, times_of
 from supdyn.train.sparse import train_sparse, train_step
 
 ENGINES = ("auto", "sparse", "static")
 
-__all__ = ["ENGINES", "GROUP_FIELDS", "OPTIMIZERS", "Recorder", "RunResult", "STEPS_PER_DRAW", "StaticRunner",
-           "eval_steps", "flush_denormals", "group_key", "optimizer", "param_dtype", "resolve_engine", "run_steps",
-           "train", "train_step"]
+__all__ = ["ENGINES", "GROUP_FIELDS", "OPTIMIZERS", "Hyper", "Recorder", "RunResult", "STEPS_PER_DRAW", "Schedule",
+           "StaticRunner", "eval_steps", "flush_denormals", "group_key", "optimizer", "param_dtype", "rates",
+           "resolve_engine", "run_steps", "step_times", "steps_at", "times_of", "train", "train_step"]
 
 
 def resolve_engine(engine: str, device: str) -> str:

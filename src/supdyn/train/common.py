@@ -1,10 +1,12 @@
 """What both training loops share: step counts, packing keys, the result of a run, and the recorder
 that evaluates the models at their evaluation and snapshot steps.
 
-Time is t = lr × steps; a run stops after round(t_max / lr) steps. The loss is evaluated at t = 0 and
-at ``eval_per_decade`` log-spaced times per decade in [1, t_max] (rounded to whole steps), either
-exactly (linear students, ``population_loss``) or on a held-out set drawn once per run from its
-``eval`` stream (``sampled_loss``), accumulated in float64.
+Time is t = lr × steps at a constant rate, the integrated rate t = Σ_k lr_k with a schedule
+(:mod:`supdyn.train.schedule`); a run stops after round(t_max / lr) steps, lr its peak rate. The loss is
+evaluated at t = 0 and at ``eval_per_decade`` log-spaced times per decade in [1, t_end] (t_end = t_max
+at a constant rate; each time at its nearest step), either exactly (linear students,
+``population_loss``) or on a held-out set drawn once per run from its ``eval`` stream
+(``sampled_loss``), accumulated in float64.
 """
 
 from __future__ import annotations
@@ -20,21 +22,17 @@ from supdyn.config import RunConfig
 from supdyn.data import SparseBatch, sample, stream_seed, torch_generator
 from supdyn.data.static_sampler import StaticSampler, to_sparse
 from supdyn.model import Student, population_loss, sampled_loss
+from supdyn.train.schedule import run_steps, step_times, steps_at, times_of
 
 # fields that models trained together must share (the rest may differ per model)
 GROUP_FIELDS = ("variant", "n_features", "d_hidden", "batch", "eval_size", "dtype", "optimizer",
-                "eval_exact", "correlation", "group_size")
-
-
-def run_steps(cfg: RunConfig) -> int:
-    """Number of SGD steps of a run: round(t_max / lr) (t = lr × steps)."""
-    return int(round(cfg.train.t_max / cfg.train.lr))
+                "eval_exact", "correlation", "group_size", "loss_reduction")
 
 
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can be trained in one batched call of :func:`supdyn.train.train`."""
     key = (cfg.variant, cfg.data.n_features, cfg.model.d_hidden, cfg.train.batch,
-           cfg.train.eval_size, cfg.train.dtype, cfg.train.optimizer, cfg.eval_exact)
+           cfg.train.eval_size, cfg.train.dtype, cfg.train.optimizer, cfg.eval_exact, cfg.train.loss_reduction)
     d = cfg.data
     return key if d.correlation == "none" else key + (d.correlation, d.group_size)
 
@@ -88,15 +86,18 @@ def flush_denormals() -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
-def eval_steps(cfg: RunConfig) -> np.ndarray:
-    """Steps at which a run is evaluated: 0 and round(t / lr) for log-spaced t in [1, t_max]."""
-    lr, t_max, per = cfg.train.lr, cfg.train.t_max, cfg.train.eval_per_decade
-    n_steps = run_steps(cfg)
+def eval_steps(cfg: RunConfig, table: np.ndarray | None = None) -> np.ndarray:
+    """Steps at which a run is evaluated: 0, the last, and the step nearest to each log-spaced t in
+    [1, t_end] (round(t / lr) at a constant rate, t_end = t_max; with a schedule t_end = T(n), the
+    integrated rate at the end). ``table``: the run's :func:`supdyn.train.schedule.step_times`."""
+    per, n_steps = cfg.train.eval_per_decade, run_steps(cfg)
+    table = step_times(cfg) if table is None else table
+    t_end = cfg.train.t_max if table is None else float(table[-1])
     ts = [0.0]
-    if t_max >= 1:
-        n_pts = int(np.floor(per * np.log10(t_max) + 1e-9)) + 1
-        ts += list(10.0 ** (np.arange(n_pts) / per)) + [t_max]
-    steps = np.unique(np.clip(np.round(np.asarray(ts) / lr), 0, n_steps).astype(np.int64))
+    if t_end >= 1:
+        n_pts = int(np.floor(per * np.log10(t_end) + 1e-9)) + 1
+        ts += list(10.0 ** (np.arange(n_pts) / per)) + [t_end]
+    steps = np.unique(steps_at(cfg, np.asarray(ts), table))
     return np.union1d(steps, [0, n_steps])
 
 
@@ -107,11 +108,11 @@ def eval_set(configs: list[RunConfig], st: Student, device: torch.device) -> Spa
     size = configs[0].train.eval_size
     if st.groups is not None:  # correlated features: one draw of the static sampler from the eval stream
         smp = StaticSampler(st.p, st.teacher, size, [stream_seed(c.seed, "eval") for c in configs],
-                            st.teacher.dtype, groups=st.groups)
+                            st.teacher.dtype, groups=st.groups, vmax=[c.data.value_max for c in configs])
         return to_sparse(smp.draw(torch.zeros((), dtype=torch.int64, device=device), 1), 0, len(configs),
                          smp.rows, st.n_features, size)
     gens = [torch_generator(stream_seed(c.seed, "eval"), device) for c in configs]
-    return sample(st.p, size, gens, st.teacher.dtype)
+    return sample(st.p, size, gens, st.teacher.dtype, [c.data.value_max for c in configs])
 
 
 class Recorder:
@@ -127,9 +128,9 @@ class Recorder:
                  eval_chunk: int = 4096) -> None:
         self.configs, self.st, self.xs, self.chunk = configs, st, xs, eval_chunk
         n = configs[0].data.n_features
-        self.ev_steps = [eval_steps(c) for c in configs]
-        self.snap_steps = [np.round(np.asarray(c.train.snapshots) / c.train.lr).astype(np.int64)
-                           for c in configs]
+        self.tables = [step_times(c) for c in configs]  # T(s) with a schedule, else None
+        self.ev_steps = [eval_steps(c, tb) for c, tb in zip(configs, self.tables)]
+        self.snap_steps = [steps_at(c, np.asarray(c.train.snapshots), tb) for c, tb in zip(configs, self.tables)]
         self.per_feature = any(c.train.per_feature for c in configs)
         self.losses = [np.full(len(s), np.nan) for s in self.ev_steps]
         self.pf = [np.full((len(s), n), np.nan) if c.train.per_feature else None
@@ -182,11 +183,12 @@ class Recorder:
                 engine: str) -> list[RunResult]:
         out = []
         for i, c in enumerate(self.configs):
-            lr = c.train.lr
+            tb = self.tables[i]
             out.append(RunResult(
-                config=c, t=self.ev_steps[i] * lr, loss=self.losses[i], steps=self.ev_steps[i],
-                per_feature=self.pf[i], snapshot_t=self.snap_steps[i] * lr,
+                config=c, t=times_of(c, self.ev_steps[i], tb), loss=self.losses[i], steps=self.ev_steps[i],
+                per_feature=self.pf[i], snapshot_t=times_of(c, self.snap_steps[i], tb),
                 snapshots={k: np.stack(v) for k, v in self.snaps[i].items()}, diverged=bool(diverged[i]),
-                diverged_step=div_step[i], diverged_t=None if div_step[i] is None else div_step[i] * lr,
+                diverged_step=div_step[i],
+                diverged_t=None if div_step[i] is None else float(times_of(c, np.array([div_step[i]]), tb)[0]),
                 wall_time=wall, device=str(device), engine=engine))
         return out

@@ -29,9 +29,11 @@ from tqdm.auto import tqdm
 from supdyn.config import RunConfig
 from supdyn.data import stream_seed
 from supdyn.data.static_sampler import StaticSampler
-from supdyn.model import build_student
+from supdyn.model import Student, build_student
 from supdyn.train import memory
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
+from supdyn.train.optim import Hyper
+from supdyn.train.schedule import Schedule
 from supdyn.train.static import DeviceState, static_grads
 
 _CAPTURE_LOCK = threading.Lock()
@@ -55,6 +57,14 @@ def matmul_precision(tf32: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = old
 
 
+def device_state(st: Student, configs: list[RunConfig]) -> DeviceState:
+    """The training state of a pack on the device: rates, schedule, optimizer and its hyperparameters."""
+    dev, dt = st.teacher.device, st.teacher.dtype
+    c0 = configs[0]
+    return DeviceState(st, [c.train.lr for c in configs], [run_steps(c) for c in configs], c0.train.diverge_factor,
+                       c0.train.optimizer, schedule=Schedule(configs, dev, dt), hyper=Hyper.of(configs, dev, dt))
+
+
 class StaticRunner:
     """Runs the static steps of one pack of models (see the module docstring).
 
@@ -69,9 +79,8 @@ class StaticRunner:
         self.batch = c0.train.batch
         self.keys = [stream_seed(c.seed, "train") for c in configs]
         self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype,
-                                     groups=self.st.groups)
-        self.state = DeviceState(self.st, [c.train.lr for c in configs], [run_steps(c) for c in configs],
-                                 c0.train.diverge_factor, c0.train.optimizer)
+                                     groups=self.st.groups, vmax=[c.data.value_max for c in self.configs])
+        self.state = device_state(self.st, configs)
         self.block = max(1, int(steps_per_draw))
         self.use_graphs = device.type == "cuda" if graphs is None else bool(graphs and device.type == "cuda")
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
@@ -150,9 +159,8 @@ class StaticRunner:
         self.configs = [self.configs[i] for i in keep]
         self.keys = [self.keys[i] for i in keep]
         self.sampler = StaticSampler(self.st.p, self.st.teacher, self.batch, self.keys, self.st.teacher.dtype,
-                                     groups=self.st.groups)
-        self.state = DeviceState(self.st, [c.train.lr for c in self.configs], [run_steps(c) for c in self.configs],
-                                 old.factor, self.configs[0].train.optimizer)
+                                     groups=self.st.groups, vmax=[c.data.value_max for c in self.configs])
+        self.state = device_state(self.st, self.configs)
         for name in ("threshold", "diverged", "div_step"):
             getattr(self.state, name).copy_(getattr(old, name)[idx])
         for name, slots in old.opt_state.items():

@@ -4,7 +4,8 @@ largest pack that fits: ``--max-models auto``.
 Per model (f bytes per float, N features, K hidden, R compact rows, C entry slots, D steps per draw):
 parameters and their gradients (2× the learned size), the fixed embedding (W and Wᵀ: 2NK), the step's
 intermediates (pre/G: R·N; H, Z, G Dᵀ: 3·R·K; learnable: ∂D K·N and per-entry rows C·K; none: y R·N
-and two C·N row blocks), the sampler's block (about 112 bytes per slot and step: D·C slots), the
+and two C·N row blocks), Adam's two moments and its dense gradient with temporaries (3× the learned
+size more; SGD: none), the sampler's block (about 112 bytes per slot and step: D·C slots), the
 evaluation chunk (``chunk`` rows · N floats and the float64 per-feature sums) and the held-out set
 (about 24 bytes per active entry). A safety factor covers the allocator's rounding.
 """
@@ -31,12 +32,13 @@ def model_bytes(cfg: RunConfig, *, steps_per_draw: int = 16, eval_chunk: int = 4
     if not spec.superposition:
         learned, fixed, inter = n * n, 0, rows * n + cap * n * 2 + rows * n
     else:
-        learned = k * k + (n if spec.relu_bias else 0) + (2 * n * k if spec.learned_embedding else 0)
+        embedding = (n * k if spec.embedding == "tied" else 2 * n * k) if spec.learned_embedding else 0
+        learned = (k * k if spec.has_B else 0) + (n if spec.relu_bias else 0) + embedding
         fixed = 0 if spec.learned_embedding else 2 * n * k
         inter = rows * n + 3 * rows * k + ((k * n + 2 * cap * k) if spec.learned_embedding else 0)
     density = float(-np.expm1(-np.sum(-np.log1p(-np.minimum(p, 1 - 2.0 ** -53)))))  # non-empty fraction
     eval_rows = min(eval_chunk, cfg.train.eval_size) * density
-    floats = 2 * learned + fixed + inter + eval_rows * n
+    floats = (2 + (3 if cfg.train.optimizer != "sgd" else 0)) * learned + fixed + inter + eval_rows * n
     other = 112 * steps_per_draw * cap + 8 * n * 2 + 24 * cfg.train.eval_size * float(np.sum(p))
     return int(SAFETY * (f * floats + other))
 

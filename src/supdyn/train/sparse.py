@@ -4,7 +4,8 @@ Each step takes a fresh batch per model (from the model's ``train`` stream, a
 :class:`supdyn.data.BatchStream`: 16 steps' batches per sampler call at batch 1024), computes the loss
 L = (1/batch) Σ_s ½‖y*_s − y_s‖² and its hand-written gradient (:func:`supdyn.model.step_grads`:
 compaction of the non-empty samples and the active features, gather forward, sparse backward), and
-updates θ ← θ − lr_m ∇θ L for every model m with its own learning rate.
+updates every model m with the optimizer of the run (:mod:`supdyn.train.optim`; SGD:
+θ ← θ − lr_m ∇θ L) at its own rate lr_m · f_m(step + 1) (:mod:`supdyn.train.schedule`).
 
 A model diverges when its batch loss is non-finite or exceeds ``diverge_factor`` × its loss at t = 0;
 it is then frozen (parameters zeroed, its curve NaN afterwards) and the step is recorded; the others go
@@ -28,7 +29,8 @@ from supdyn.data import BatchStream, SparseBatch, draw_steps, stream_seed, torch
 from supdyn.data.static_sampler import StaticSampler, StaticStream
 from supdyn.model import Student, build_student, step_grads
 from supdyn.train.common import Recorder, RunResult, eval_set, param_dtype, run_steps
-from supdyn.train.optim import SGD, Optimizer, State, optimizer
+from supdyn.train.optim import SGD, Hyper, Optimizer, State, optimizer
+from supdyn.train.schedule import Schedule
 
 
 def train_step(st: Student, batches: Iterator[SparseBatch],
@@ -60,21 +62,22 @@ def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
     dtype = param_dtype(c0)
     st = build_student(configs, device=device, dtype=dtype)
     train_gens = [torch_generator(stream_seed(c.seed, "train"), device) for c in configs]
+    vmax = [c.data.value_max for c in configs]
     if st.groups is None:
-        batches = BatchStream(st.p, c0.train.batch, train_gens, dtype)
+        batches = BatchStream(st.p, c0.train.batch, train_gens, dtype, vmax=vmax)
     else:  # correlated features: the static sampler's batches (the same data as the static engine)
         smp = StaticSampler(st.p, st.teacher, c0.train.batch, [stream_seed(c.seed, "train") for c in configs],
-                            dtype, groups=st.groups)
+                            dtype, groups=st.groups, vmax=vmax)
         batches = StaticStream(smp, draw_steps(c0.train.batch))
     rec = Recorder(configs, st, eval_set(configs, st, device))
-    opt = optimizer(c0.train.optimizer)
+    opt = optimizer(c0.train.optimizer, Hyper.of(configs, device, dtype))
     opt_state = opt.init(st)
+    schedule = Schedule(configs, device, dtype)
     step_t = torch.zeros((), dtype=torch.int64, device=device)
     n_steps = np.array([run_steps(c) for c in configs])
     active = n_steps > 0
     diverged = np.zeros(m, dtype=bool)
     div_step: list[int | None] = [None] * m
-    lr_t = torch.tensor([c.train.lr for c in configs], dtype=dtype, device=device)
     events = set(rec.events)
     total = int(n_steps.max())
 
@@ -86,7 +89,7 @@ def train_sparse(configs: list[RunConfig], device: torch.device, progress: bool,
             div_step[i] = step
             for p in st.params.values():
                 p[i].zero_()
-        return lr_t * torch.as_tensor(active, device=device, dtype=dtype)
+        return schedule.rates(step_t) * torch.as_tensor(active, device=device, dtype=dtype)
 
     bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train {m} model(s)",
                mininterval=0.5, leave=False)

@@ -12,7 +12,8 @@ tests check it on the CPU. One step of every model (paper Sec. 2.2, K = d_hidden
 * gradients: ∂L/∂B = (G Dᵀ)ᵀ H / batch, ∂L/∂b = (Σ_s g_s + n_rest ReLU(b)) / batch, learnable:
   ∂L/∂D = Zᵀ G / batch and ∂L/∂E_j = Bᵀ Σ_s x_sj D g_s / batch (row updates); none: y = X Bᵀ and
   ∂L/∂(row j of Bᵀ) = Σ_s x_sj g_s / batch;
-* update θ ← θ − lr_m g with per-model learning rates; divergence (non-finite batch loss or above
+* the optimizer's update (:mod:`supdyn.train.optim`) with per-model rates lr_m · f_m(step + 1)
+  (:class:`supdyn.train.schedule.Schedule`, from the device's step counter); divergence (non-finite batch loss or above
   ``diverge_factor`` × the loss at t = 0) freezes the model on the device (parameters zeroed, the step
   recorded), and a model past its own number of steps takes no more steps (lr 0). The host reads the
   flags only at evaluation points.
@@ -24,7 +25,8 @@ from __future__ import annotations
 import torch
 
 from supdyn.model import Student, static_grads
-from supdyn.train.optim import optimizer
+from supdyn.train.optim import Hyper, optimizer
+from supdyn.train.schedule import Schedule
 
 __all__ = ["DeviceState", "static_grads"]
 
@@ -34,10 +36,13 @@ class DeviceState:
     the divergence flags and steps, and the step counter ``step`` (0-d int64, shared by the pack).
 
     :meth:`apply` performs the update of one step (see the module docstring), without host syncs.
+    ``schedule`` (default: the constant rates ``lrs``) and ``hyper`` (the optimizer's per-model
+    hyperparameters) come from the pack's configs.
     """
 
     def __init__(self, st: Student, lrs: list[float], n_steps: list[int], diverge_factor: float,
-                 optimizer_name: str = "sgd") -> None:
+                 optimizer_name: str = "sgd", *, schedule: Schedule | None = None,
+                 hyper: Hyper | None = None) -> None:
         dev, dt = st.teacher.device, st.teacher.dtype
         m = st.n_models
         self.st, self.factor = st, diverge_factor
@@ -47,7 +52,8 @@ class DeviceState:
         self.diverged = torch.zeros(m, dtype=torch.bool, device=dev)
         self.div_step = torch.full((m,), -1, dtype=torch.int64, device=dev)
         self.step = torch.zeros((), dtype=torch.int64, device=dev)
-        self.opt = optimizer(optimizer_name)
+        self.schedule = schedule
+        self.opt = optimizer(optimizer_name, hyper)
         self.opt_state = self.opt.init(st)
 
     def set_loss0(self, loss0: torch.Tensor) -> None:
@@ -63,7 +69,8 @@ class DeviceState:
         bad = active & (~torch.isfinite(loss) | (loss > self.threshold))
         self.diverged |= bad
         self.div_step.copy_(torch.where(bad, self.step, self.div_step))
-        lr = self.lr * (active & ~bad)  # (n_models,) zero for frozen models
+        rate = self.lr if self.schedule is None else self.schedule.rates(self.step)
+        lr = rate * (active & ~bad)  # (n_models,) zero for frozen models
         self.opt.update(self.st, self.opt_state, dense, rows, lr, self.step)
         for p in params.values():
             p.masked_fill_(bad.view(-1, *([1] * (p.dim() - 1))), 0.0)

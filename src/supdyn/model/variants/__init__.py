@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from supdyn.model.variants import encdec, identity
+from supdyn.model.variants import encdec, identity, tied
 
 IMPLEMENTATIONS: dict[str, ModuleType] = {
     "none": identity,
     "linear": encdec,
     "fixed": encdec,
     "learnable": encdec,
+    "tied": tied,
 }
 
 

@@ -22,7 +22,7 @@ import torch
 from supdyn.config import VARIANT_TABLE
 from supdyn.data import sampler
 from supdyn.data.static_sampler import StaticBatches
-from supdyn.model.sparse import Bags, Compact, error_in_place, weighted
+from supdyn.model.sparse import Bags, Compact, error_in_place, static_bias_grad, static_error_in_place, weighted
 from supdyn.model.student import Student
 
 # at most this fraction of non-zero output errors: G Dᵀ is a CSR product instead of a matmul
@@ -140,32 +140,11 @@ def static_grads(st: Student, x: StaticBatches, k: int, rows: int, batch: int):
     z = torch.bmm(h3, B.transpose(1, 2))  # (n_models, rows, K) = B E x
     bias = st.params.get("bias")
     g = torch.bmm(z, dec) if bias is None else torch.baddbmm(bias[:, None, :], z, dec)  # (n_models, rows, N)
-    flat = g.view(-1)
-    at = flat[pos]  # (n_models·cap,) pre-activations at the entries
-    w = st.weights
-    if not st.spec.relu_bias:  # G = pre − y*
-        flat.index_add_(0, pos, tgt, alpha=-1)
-        missed = None
-    else:  # G = (ReLU(pre) − y*) ⊙ ReLU'(pre): −y* where the unit is on; error −y* (G 0) where off
-        g.relu_()
-        on = at > 0
-        flat.index_add_(0, pos, torch.where(on, tgt, 0.0), alpha=-1)
-        err = torch.where(on, 0.0, tgt).square_()
-        missed = (err if w is None else err * w.reshape(-1)[feat]).view(m, cap).sum(1)
-    if w is None:
-        sq = torch.linalg.vector_norm(g.view(m, -1), dim=1).square_()  # (n_models,)
-    else:  # Σ w (y − y*)², then G ← w ⊙ G
-        sq = (g.square() * w[:, None, :]).sum((1, 2))
-        g.mul_(w[:, None, :])
-    n_rest = batch - rows
-    if bias is not None:
-        rb = bias.relu()  # (n_models, N): y of every empty sample
-        sq += n_rest * weighted(st, rb.square()).sum(1) + missed
-    loss = sq.mul_(0.5 / batch)
+    loss = static_error_in_place(st, g, pos, tgt, batch)
     gz = torch.bmm(g, decT)  # (n_models, rows, K): rows (D g_s)ᵀ
     dense = {"B": torch.bmm(gz.transpose(1, 2), h3).div_(batch)}  # (n_models, K, K)
     if bias is not None:
-        dense["bias"] = (g.sum(1) + n_rest * weighted(st, rb)).div_(batch)  # (n_models, N)
+        dense["bias"] = static_bias_grad(st, g, batch)  # (n_models, N)
     rows_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if learn:
         dense["dec"] = torch.bmm(z.transpose(1, 2), g).div_(batch)  # (n_models, K, N) = Σ_s z_s g_sᵀ
