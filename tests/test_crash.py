@@ -174,24 +174,31 @@ def _workers(parent: int, min_age: float) -> list[int]:
 
 @pytest.mark.slow
 def test_dask_workers_killed_at_random_points_then_restarted(tmp_path):
+    """5 kills of LocalCluster workers at seeded random points given as counts of stored runs (as the
+    client kills above): progress, not wall-clock sleeps, decides when, so a fast machine cannot finish
+    the sweep before its kills (it once did, after 2 of 5 timed ones) and a slow one does not matter."""
     rng = random.Random(777)
-    spec, cfgs = _spec(tmp_path, range(16), t_max=3000.0)  # ~2 s per run: the sweep outlives 5 kills
+    n_runs, n_kills = 16, 5
+    spec, cfgs = _spec(tmp_path, range(n_runs), t_max=3000.0)  # ~2 s per run
     root = tmp_path / "store"
     store = Store(root)
     cmd = _sweep_cmd(spec, root, "--executor", "dask", "--workers", "2", "--retries", "5")
     log = tmp_path / "dask.log"
     kills = []
+    # distinct targets in the first half: each kill waits for its count, then for a worker at least 3 s
+    # old; while it waits the (restarted) workers store at most a few runs, so all 5 land before the end
+    targets = sorted(rng.sample(range(1, n_runs // 2 + 1), n_kills))
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, env=ENV, stdout=fh, stderr=subprocess.STDOUT)
         try:
             _wait_for_header(log, proc)
-            deadline = time.monotonic() + 120
-            while not store.run_ids() and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)  # the cluster is up and training
-            for _ in range(5):
-                time.sleep(rng.uniform(0.2, 1.5))
+            for target in targets:
+                deadline = time.monotonic() + 120
+                while len(store.run_ids()) < target and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.5))  # a random point inside the runs in progress
                 deadline = time.monotonic() + 60
-                while (not (pids := _workers(proc.pid, min_age=6.0)) and time.monotonic() < deadline
+                while (not (pids := _workers(proc.pid, min_age=3.0)) and time.monotonic() < deadline
                        and proc.poll() is None):
                     time.sleep(0.05)  # the nanny is restarting a killed worker
                 if proc.poll() is not None or not pids:
@@ -204,7 +211,7 @@ def test_dask_workers_killed_at_random_points_then_restarted(tmp_path):
             proc.kill()
             proc.wait()
     text = log.read_text()
-    assert len(kills) == 5 and all(n < len(cfgs) for _, n in kills), (kills, text[-3000:])
+    assert len(kills) == n_kills and all(n < len(cfgs) for _, n in kills), (kills, text[-3000:])
     assert rc in (0, 1), text[-3000:]  # 1: a run killed too often was recorded as failed (the restart redoes it)
     seen = _stored(store)
     rep = _finish(cmd, len(cfgs))

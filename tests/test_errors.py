@@ -52,6 +52,26 @@ def _csv(tmp: Path) -> str:
     return str(f)
 
 
+def _user_toml(tmp: Path, p: str = "0.5" + ", 0.01" * 31, teacher: str = "") -> str:
+    data = f'law = "user"\np = [{p}]\n' + (f'teacher = "user"\nteacher_diag = [{teacher}]\n' if teacher else "")
+    return _toml(tmp, data)
+
+
+def _csv_text(tmp: Path, text: str) -> str:
+    return _write(tmp / "c.csv", text)
+
+
+def _binary(tmp: Path, name: str) -> str:
+    (tmp / name).write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    return name
+
+
+def _a_file(tmp: Path) -> str:
+    f = tmp / "a-file"
+    f.write_text("not a directory")
+    return str(f)
+
+
 def _not_a_dir(tmp: Path) -> str:
     blocker = tmp / "blocker"
     blocker.write_text("a file, so nothing can be created below it (works as root, unlike chmod)")
@@ -171,6 +191,67 @@ CATALOGUE = {
                     ["got 1000 10", "0 < LO < HI"]),
     "plot-out-suffix": (lambda t: ["plot", "abcdef0123", "--out", "c.svg"], "plot", "--out",
                         ["a path ending in .png or .pdf"]),
+    # -- steps, sizes and other inputs that are valid one by one (issue 21) --
+    "steps<1": (lambda t: ["train", *TINY, "--t-max", "0.4"], "train", "t_max / lr",
+                ["got 0.4", "1 <= round(t_max / lr) <= 2^53 SGD steps"]),
+    "steps-overflow-t_max": (lambda t: ["train", *TINY, "--t-max", "1e30"], "train", "t_max / lr",
+                             ["got 1e+30", "<= 2^53 SGD steps"]),
+    "steps-overflow-lr": (lambda t: ["train", *TINY, "--lr", "1e-30"], "train", "t_max / lr",
+                          ["got 5e+30", "lr = 1e-30"]),
+    "user-p-all-zero": (lambda t: ["train", _user_toml(t, ", ".join(["0.0"] * 32)), "--no-progress"], "train", "p",
+                        ["every p_i is 0", "at least one p_i > 0"]),
+    "law-underflows-to-zero": (lambda t: ["train", *TINY, "--law", "exponential", "--kappa", "1000", "--normalize",
+                                          "none"], "train", "a", ["every p_i is 0"]),
+    "teacher-overflows": (lambda t: ["train", _user_toml(t, teacher="1e300" + ", 1.0" * 31), "--no-progress"],
+                          "train", "teacher_diag[0]", ["got 1e+300", "for dtype float32", "use float64"]),
+    "toml-binary": (lambda t: ["train", _binary(t, "bin.toml")], "train", "bin.toml",
+                    ["not valid TOML (byte 0x89 at offset 0 is not UTF-8 text)"]),
+    "max-memory-invalid": (lambda t: ["train", *TINY, "--max-memory", "3x"], "train", "--max-memory",
+                           ["got '3x'", "8G, 512M or 2e9"]),
+    "max-steps-invalid": (lambda t: ["train", *TINY, "--max-steps", "-5"], "train", "--max-steps",
+                          ["an integer >= 1, or none"]),
+    "memory-train": (lambda t: ["train", *TINY, "--N", "1000000", "--max-memory", "1G"], "train", "memory",
+                     ["this run (N = 1000000, K = 8", "more than the 1 GB of --max-memory", "--max-memory none"]),
+    "memory-theory": (lambda t: ["theory", "--N", "1000000000", "--max-memory", "8G"], "theory", "memory",
+                      ["the exact theory of N = 1000000000 features", "more than the 8 GB of --max-memory"]),
+    "memory-sweep-task": (lambda t: ["sweep", _write(t / "big.toml", "[base]\nn_features = 8192\nd_hidden = 1024\n"
+                                                    f"t_max = 1.0\n[grid]\nseed = {list(range(16))}\n"),
+                                     "--max-memory", "2G"], "sweep", "memory",
+                          ["a task of 16 run(s)", "--max-models packs them", "more than the 2 GB of --max-memory"]),
+    "steps-limit": (lambda t: ["train", *TINY, "--t-max", "1e12"], "train", "steps",
+                    ["1e+12 SGD steps", "more than the limit of 1e+09", "--max-steps N"]),
+    "sweep-grid-point-invalid": (lambda t: ["sweep", _spec(t, grid="d_hidden = [8, 64]")], "sweep", "d_hidden",
+                                 ["got 64", "1 <= K <= n_features = 32"]),
+    "fit-window": (lambda t: ["fit", _csv(t), "--window", "0", "100"], "fit", "--window", ["0 < LO < HI"]),
+    "fit-smooth": (lambda t: ["fit", _csv(t), "--smooth", "-1"], "fit", "--smooth", ["a width in decades >= 0"]),
+    "fit-csv-t-nan": (lambda t: ["fit", _csv_text(t, "t,loss\n1,1\nnan,0.5\n10,0.1\n")], "fit",
+                      "c.csv", ["line 3: t = nan", "strictly increasing"]),
+    "fit-csv-t-negative": (lambda t: ["fit", _csv_text(t, "t,loss\n-1,1\n1,0.5\n")], "fit", "c.csv",
+                           ["line 2: t = -1", "finite times t >= 0"]),
+    "fit-csv-t-repeated": (lambda t: ["fit", _csv_text(t, "t,loss\n1,1\n1,0.5\n10,0.1\n")], "fit", "c.csv",
+                           ["line 3: t = 1 after t = 1", "strictly increasing"]),
+    "fit-csv-binary": (lambda t: ["fit", _binary(t, "bin.csv")], "fit", "bin.csv",
+                       ["not a text file (byte 0x89 at offset 0 is not UTF-8)", "a CSV file with columns t,loss"]),
+    "fit-constant-loss": (lambda t: ["fit", _csv_text(t, "t,loss\n" + "".join(f"{x:g},0.5\n" for x in
+                                                                              np.logspace(0, 4, 41)))], "fit",
+                          "loss", ["constant on the window [1000, 10000]", "a curve that decreases"]),
+    "store-empty": (lambda t: ["train", *TINY, "--store", ""], "train", "store", ["got ''", "a store directory"]),
+    "runs-store-is-a-file": (lambda t: ["runs", "--store", _a_file(t)], "runs", "store",
+                             ["is not a directory", "a store directory"]),
+    "plot-out-under-a-file": (lambda t: ["plot", "abcdef0123", "--out", _a_file(t) + "/c.png"], "plot", "--out",
+                              ["cannot write to", "(not a directory)", "a writable directory"]),
+    "max-memory-infinite": (lambda t: ["train", *TINY, "--max-memory", "1e400"], "train", "--max-memory",
+                            ["got '1e400'", "a size such as 8G"]),
+    "max-memory-below-a-byte": (lambda t: ["train", *TINY, "--max-memory", "0.5"], "train", "--max-memory",
+                                ["got '0.5'"]),
+    "slurm-memory-none": (lambda t: ["sweep", _write(t / "s.toml", "[base]\nn_features = 32\nd_hidden = 8\n"
+                                                     "t_max = 5.0\n[grid]\nseed = [0]\n[slurm]\nmemory = \"none\"\n"),
+                                     "--slurm"], "sweep", "slurm.memory", ["got 'none'", "8G, 512M or 2e9 (bytes)"]),
+    "sweep-scheduler-garbage": (lambda t: ["sweep", _spec(t), "--scheduler", "garbage", "--no-progress"], "sweep",
+                                "scheduler", ["cannot connect to 'garbage'", "tcp://host:8786"]),
+    "reproduce-out-is-a-file": (lambda t: ["reproduce", "--smoke", "--only", "fig3", "--out", _a_file(t),
+                                           "--store", str(t / "s"), "--no-progress"], "reproduce", "--out",
+                                ["cannot write to", "a writable directory"]),
 }
 NEEDS_NO_CUDA = {"device-cuda-train", "sweep-device-cuda", "sweep-device-cuda-dask"}
 
@@ -226,10 +307,27 @@ def test_debug_reraises(tmp_path, monkeypatch):
         main(["--debug", "theory", "--N", "8", "--t", "2", "1"])
 
 
-def test_argparse_errors_exit_2(capsys):
+ARGPARSE = [  # argv, the one line on stderr
+    (["train", "--law", "pwr"], "supdyn train: error: --law: got 'pwr'; allowed: one of power, exponential, "
+                                "algebraic, user (did you mean 'power'?)"),
+    (["train", "--N", "x"], "supdyn train: error: --N: got 'x'; allowed: an integer"),
+    (["theory", "--a", "one"], "supdyn theory: error: --a: got 'one'; allowed: a number"),
+    (["train", "--batchsize", "3"], "supdyn train: error: --batchsize: unknown option; did you mean --batch? "
+                                    "(allowed: the options of `supdyn train --help`)"),
+    (["fit"], "supdyn fit: error: SOURCE: none given; allowed: see `supdyn fit --help`"),
+    (["tran"], "supdyn: error: COMMAND: got 'tran'; allowed: one of train, runs, sweep, plot, reproduce, theory, "
+               "fit (did you mean 'train'?)"),
+]
+
+
+@pytest.mark.parametrize("argv, line", ARGPARSE, ids=[" ".join(a) for a, _ in ARGPARSE])
+def test_argparse_errors_are_one_line_of_the_verb(argv, line, capsys):
+    """argparse's own errors: exit 2 and one line in the catalogue's form, under the verb that failed
+    (not the top-level usage block)."""
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--law", "pwr"])
-    assert exc.value.code == 2 and "invalid choice: 'pwr'" in capsys.readouterr().err
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.splitlines() == [line], err
 
 
 def test_law_is_checked_when_the_config_is_built():

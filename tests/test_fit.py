@@ -279,7 +279,7 @@ def test_cli_fit_json(fit_cli, tmp_path, capsys):
     assert "alpha" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv_tail,match", [(["--window", "100", "10"], "lo < hi"),
+@pytest.mark.parametrize("argv_tail,match", [(["--window", "100", "10"], "--window: got 100 10; allowed: 0 < LO < HI"),
                                              (["--window", "1e5", "1e6"], "does not overlap")])
 def test_cli_fit_bad_window(fit_cli, tmp_path, capsys, argv_tail, match):
     t = np.logspace(0, 3, 31)

@@ -13,7 +13,7 @@ import pytest
 from supdyn import experiments as ex
 from supdyn.cli import main
 from supdyn.cli.reproduce import sweep_with_fallback
-from supdyn.store import Store
+from supdyn.store import Store, meta_checksum
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,7 @@ def test_diverged_run_is_left_out_of_fits_with_a_warning(smoke, tmp_path, capsys
     meta_path = store.path(cfg.run_id) / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta.update(diverged=True, diverged_t=12.5, diverged_step=25)  # as train() records a divergence
+    meta["meta_sha256"] = meta_checksum(meta)  # and as the store signs it (a bare edit reads as corrupt)
     meta_path.write_text(json.dumps(meta))
     out = tmp_path / "out"
     capsys.readouterr()

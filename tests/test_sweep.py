@@ -159,7 +159,7 @@ def test_slurm_sweep_scales_adaptively(tmp_path, monkeypatch):
 
     made = {}
 
-    def fake_build(opts, *, device):
+    def fake_build(opts, *, device, **kw):
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
         cluster.adapt = lambda **kw: made.update(adapt=kw, opts=opts, device=device)
         return cluster

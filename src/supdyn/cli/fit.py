@@ -36,9 +36,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Columns ``t`` and ``loss`` of a CSV file with a header row (other columns are ignored)."""
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    """Columns ``t`` and ``loss`` of a CSV file with a header row (other columns are ignored); t must be
+    finite, >= 0 and strictly increasing (ValueError naming the line otherwise)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # (a byte-order mark is not part of 't')
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file (byte {exc.object[exc.start]:#04x} at offset {exc.start} is not "
+                         "UTF-8); allowed: a CSV file with columns t,loss") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a CSV file ({exc}); allowed: a CSV file with columns t,loss") from None
     if not rows:
         raise ValueError(f"{path}: empty file; expected a header with columns t,loss")
     header = [c.strip() for c in rows[0]]
@@ -52,15 +59,19 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
             loss.append(float(r[il]))
         except (ValueError, IndexError):
             raise ValueError(f"{path} line {n}: expected numbers in columns t and loss, got {r}") from None
+        if not (math.isfinite(t[-1]) and t[-1] >= 0) or (len(t) > 1 and not t[-1] > t[-2]):
+            raise ValueError(f"{path} line {n}: t = {r[it].strip()}" + (f" after t = {t[-2]:g}" if len(t) > 1 else "")
+                             + "; allowed: finite times t >= 0, strictly increasing")
     return np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
 
 
-def load_curve(source: str, store_root: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(t, loss, description) from a CSV path or a stored run id / unique prefix."""
+def load_curve(source: str, store_root: str | None) -> tuple[np.ndarray, np.ndarray, str, float | None]:
+    """(t, loss, description, t at which a stored run diverged or None) from a CSV path or a stored run
+    id / unique prefix."""
     path = Path(source)
     if path.is_file():
         t, loss = read_csv(path)
-        return t, loss, str(path)
+        return t, loss, str(path), None
     if not _RUN_ID.fullmatch(source):
         raise ValueError(f"SOURCE {source!r}: no such file, and not a run id (hex); "
                          "allowed: a CSV file with columns t,loss or a stored run id (prefix)")
@@ -70,7 +81,7 @@ def load_curve(source: str, store_root: str | None) -> tuple[np.ndarray, np.ndar
     t, loss = np.asarray(stored.t, dtype=float), np.asarray(stored.loss, dtype=float)
     if loss.ndim == 2:  # (n_models, n_times): fit the mean curve
         loss = loss.mean(axis=0)
-    return t, loss, f"run {getattr(stored, 'run_id', source)}"
+    return t, loss, f"run {getattr(stored, 'run_id', source)}", stored.meta.get("diverged_t") if stored.diverged else None
 
 
 def _local_at(t: np.ndarray, alpha_loc: np.ndarray, at: list[float]) -> list[float]:
@@ -88,13 +99,27 @@ def _local_at(t: np.ndarray, alpha_loc: np.ndarray, at: list[float]) -> list[flo
 
 
 def run(args: argparse.Namespace) -> int:
+    lo, hi = args.window
+    if not (math.isfinite(hi) and 0 < lo < hi):
+        raise ValueError(f"--window: got {lo:g} {hi:g}; allowed: 0 < LO < HI (finite)")
+    if not (math.isfinite(args.smooth) and args.smooth >= 0):
+        raise ValueError(f"--smooth: got {args.smooth:g}; allowed: a width in decades >= 0 (0: nearest neighbours)")
     if args.at is not None:
         at_arr = np.asarray(args.at, dtype=float)
         if not (np.all(np.isfinite(at_arr)) and np.all(at_arr > 0) and np.all(np.diff(at_arr) > 0)):
             raise ValueError(f"--at: got {list(args.at)}; allowed: strictly increasing finite times t > 0")
-    t, loss, desc = load_curve(args.source, args.store)
+    t, loss, desc, t_div = load_curve(args.source, args.store)
     window = (float(args.window[0]), float(args.window[1]))
+    inside = (t >= window[0]) & (t <= window[1])
+    if t_div is not None and not np.all(np.isfinite(loss[inside])):
+        raise ValueError(f"{desc}: diverged at t = {t_div:g}, its loss is NaN from there; allowed: a window before "
+                         f"t = {t_div:g} (--window), or a run that did not diverge")
     fit = fit_power_law(t, loss, window, offset=args.offset)
+    if not math.isfinite(fit.alpha_se):
+        flat = np.ptp(np.log(loss[(t >= window[0]) & (t <= window[1])])) < 1e-12
+        raise ValueError(f"loss: {'constant' if flat else 'no power law'} on the window [{window[0]:g}, {window[1]:g}] "
+                         f"({fit.n_points} points; alpha = {fit.alpha:.3g} with an undefined standard error); "
+                         "allowed: a curve that decreases in the window (choose it with --window)")
     at = args.at or [window[0], math.sqrt(window[0] * window[1]), window[1]]
     loc = _local_at(t, local_exponent(t, loss, fit.L0, smooth=args.smooth), at)
     lo, hi = fit.interval("alpha")

@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from supdyn.cli import UsageError
+from supdyn.cli import UsageError, add_limit_arguments, writable_dir
 from supdyn.config import load_spec
 from supdyn.store import Store
 
@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--geometry", action="store_true",
                    help="draw the feature geometry of one run instead (norms, dimensionality, represented "
                         "features against t, Gram matrix; default --out geometry.png)")
+    add_limit_arguments(p, steps=False)
     p.set_defaults(func=run)
 
 
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in ("", ".png", ".pdf"):
         raise UsageError(f"--out: got {args.out!r}; allowed: a path ending in .png or .pdf (both are written)")
+    if out.is_dir():
+        raise UsageError(f"--out: {args.out} is a directory; allowed: a file path ending in .png or .pdf")
+    writable_dir(out.parent, "--out")
     from supdyn.figures.curves import collect, draw_curves, runs_summary  # lazy: matplotlib
 
     store = Store(args.store)

@@ -18,6 +18,7 @@ import torch
 from supdyn import __version__
 from supdyn import experiments as ex
 from supdyn import figures
+from supdyn.cli import writable_dir
 from supdyn.config import ConfigError, RunConfig
 from supdyn.report import write_report
 from supdyn.store import Store
@@ -45,9 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--yes", action="store_true", help="do not ask before a --full run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from supdyn.cli import add_limit_arguments
     from supdyn.cli.sweep import add_executor_arguments
 
     add_executor_arguments(p)
+    add_limit_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -136,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     names = selected(args.only, mode)
     readings = list(ex.READINGS) if args.readings else [ex.STATED]
     configs = plan(names, mode, readings)
+    if not args.dry_run:
+        writable_dir(Path(args.out) / "results", "--out")  # before training, not after
     store = Store(args.store)
     missing = store.missing(configs)
     print(f"supdyn reproduce --{mode}: {len(names)} experiment(s), {len(readings)} reading(s), "
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             result = _clean(json.loads(json.dumps(exp.analyze(runs, rmode, reading), default=_json_default)))
             results.setdefault(name, {})[reading.name] = result
             suffix = "" if reading is ex.STATED else f"__{reading.name}"
-            (out / "results" / f"{name}{suffix}.json").write_text(json.dumps(result))
+            _write_atomic(out / "results" / f"{name}{suffix}.json", json.dumps(result))
             rows = [dict(c.to_dict(), reading=reading.name) for c in exp.claims(result)]
             (all_claims if reading is ex.STATED else reading_claims).extend(rows)
             if reading is ex.STATED:
@@ -276,6 +281,16 @@ def sweep_with_fallback(run_sweep: Any, missing: list[Any], store: Store, kw: di
         print(f"warning: the Dask LocalCluster failed ({type(exc).__name__}: {exc}); computing the missing "
               "runs in this process instead", file=sys.stderr)
         return run_sweep(store.missing(missing), store, progress=progress, **fallback)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place (never half-written)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _versions() -> dict[str, str]:

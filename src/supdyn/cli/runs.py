@@ -1,8 +1,10 @@
-"""``supdyn runs``: list the stored runs as a table."""
+"""``supdyn runs``: list the stored runs as a table. A damaged run is moved aside (``_corrupt/``) and
+named on stderr, one line each, and the exit code is then 1."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from supdyn.store import Store
 
@@ -19,15 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = Store(args.store)
-    df = store.table()
+    problems: list[str] = []
+    df = store.table(problems)
     if df.empty:
-        print(f"no runs in {store.root}")
-        return 0
-    if args.csv:
+        print(f"no runs in {store.root}" + ("" if store.root.is_dir() else " (no such directory)"))
+    elif args.csv:
         print(df.to_csv(index=False), end="")
-        return 0
-    df = df[[c for c in COLUMNS if c in df.columns]].copy()
-    df["run_id"] = df["run_id"].str[:12]
-    print(df.to_string(index=False))
-    print(f"{len(df)} run(s) in {store.root}")
-    return 0
+    else:
+        df = df[[c for c in COLUMNS if c in df.columns]].copy()
+        df["run_id"] = df["run_id"].str[:12]
+        print(df.to_string(index=False))
+        print(f"{len(df)} run(s) in {store.root}")
+    sys.stdout.flush()
+    for line in problems:
+        print(f"supdyn runs: error: {line}", file=sys.stderr)
+    return 1 if problems else 0

@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from supdyn.cli import add_limit_arguments
 from supdyn.config import load_spec
 from supdyn.store import Store
 from supdyn.sweep import EXECUTORS, SlurmOptions, executor_options, plan_sweep, run_sweep
@@ -97,6 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(p)
+    add_limit_arguments(p)
     p.set_defaults(func=run)
 
 

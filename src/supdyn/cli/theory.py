@@ -14,8 +14,10 @@ import math
 
 import numpy as np
 
-from supdyn.config import LAWS, NORMALIZATIONS, DataConfig
+from supdyn.cli import add_limit_arguments
+from supdyn.config import LAWS, NORMALIZATIONS, DataConfig, resources
 from supdyn.theory import LEARNED_THRESHOLD, METHODS, asymptote, local_exponent, theory_from_config
+from supdyn.theory.exact import AUTO_DENSE_MAX, DENSE_MAX
 
 # flag dest → DataConfig field
 FLAG_FIELDS = {"N": "n_features", "law": "law", "a": "a", "b": "b", "kappa": "kappa", "density": "density",
@@ -47,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=LEARNED_THRESHOLD,
                    help="a feature counts as learned when s_i/a_i >= threshold (default 0.5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_limit_arguments(p, steps=False)
     p.set_defaults(func=run, mode=None)
 
 
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     t = np.asarray(args.t if args.t else DEFAULT_TIMES, dtype=np.float64)
     if not (np.all(np.isfinite(t)) and np.all(t >= 0) and np.all(np.diff(t) > 0)):
         raise ValueError(f"--t: got {[float(v) for v in t]}; allowed: strictly increasing finite times t >= 0")
+    n = cfg.n_features
+    dense = args.method == "eigh" and n <= DENSE_MAX or args.method == "auto" and n <= AUTO_DENSE_MAX
+    method = "eigh" if mode == "exact" and dense else "laplace"
+    resources.check_memory(resources.theory_bytes(n, t.size, method=method, mode=mode),
+                           f"the {mode} theory of N = {n} features at {t.size} times")
     theory = theory_from_config(cfg, mode=mode, paper_eq7=args.paper_eq7, method=args.method)
     loss, dloss = theory.loss_and_derivative(t)
     alpha_t = local_exponent(t, loss, dloss)

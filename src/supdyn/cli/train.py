@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 
+from supdyn.cli import add_limit_arguments
 from supdyn.config import (CORRELATIONS, DTYPES, EMBEDDING_INITS, IMPORTANCE, LAWS, LOSS_REDUCTIONS, NORMALIZATIONS,
                            OPTIMIZERS, SCHEDULES, VARIANTS, RunConfig, from_dict, read_toml)
 from supdyn.data import stable_lr_bound
@@ -82,6 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="run store directory (default $SUPDYN_STORE or ./runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_limit_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -94,12 +96,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg.replace(**flat) if flat else cfg
 
 
-def divergence_hint(cfg: RunConfig, step: int | None, t: float | None, bound: float) -> str:
-    """One line: where the run diverged and a learning rate below the stability estimate 2/h_max."""
+def divergence_hint(cfg: RunConfig, step: int | None, t: float | None, bound: float,
+                    loss0: float = 0.0) -> str:
+    """One line: where the run diverged and a learning rate below the stability estimate 2/h_max (or,
+    when the loss was not finite before the first step, that no learning rate is the cause)."""
     curvature = "λ_max of the input second moment Σ = diag(p/3 − p²/4) + μμᵀ"
     if cfg.spec.superposition:
         curvature += " times λ_max(WWᵀ) ≈ (1 + √(N/K))²"
     where = f"step {step} (t = {t:g})" if t is not None else f"step {step}"
+    if not math.isfinite(loss0):
+        return (f"diverged at {where}: the loss is {loss0} at t = 0, before any step, so the learning rate is not "
+                f"the cause; the initial state overflows {cfg.train.dtype} (init_scale = {cfg.model.init_scale:g}; "
+                "the teacher's size): try a smaller --init-scale or dtype float64")
     if not math.isfinite(bound):
         return f"diverged at {where} with lr = {cfg.train.lr:g}; try a smaller --lr"
     suggest = float(f"{0.5 * bound:.2g}")
@@ -122,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
         "diverged_step": stored.meta.get("diverged_step"), "wall_time": stored.meta.get("wall_time"),
         "store": str(store.root), "config": cfg.to_dict(),
         "stable_lr_bound": bound if math.isfinite(bound) else None,
-        "hint": divergence_hint(cfg, stored.meta.get("diverged_step"), stored.meta.get("diverged_t"), bound)
-        if stored.diverged else None,
+        "hint": divergence_hint(cfg, stored.meta.get("diverged_step"), stored.meta.get("diverged_t"), bound,
+                                float(stored.loss[0])) if stored.diverged else None,
     }
     if args.json:
         print(json.dumps(out))

@@ -14,17 +14,21 @@ read the file given.
 
 Modules: ``checks`` (the allowed choices and one-line errors), ``sections`` (:class:`DataConfig`,
 :class:`ModelConfig`, :class:`TrainConfig`), ``run`` (:class:`RunConfig`, its identity,
-:func:`from_dict`), ``variants`` (the student-variant table) and ``files`` (TOML files and grid specs). Import from ``supdyn.config``.
+:func:`from_dict`), ``variants`` (the student-variant table) and ``files`` (TOML files and grid specs)., and ``resources`` (memory and step estimates,
+the limits a run must fit: :func:`limits`, :class:`ResourceError`). Import from ``supdyn.config``.
 """
 
 from supdyn.config.checks import (CORRELATIONS, DTYPES, EMBEDDING_INITS, EVAL_MODES, IMPORTANCE, LAWS, LOSS_REDUCTIONS, NORMALIZATIONS,
                                   OPTIMIZERS, SCHEDULES, TEACHERS, VARIANTS, ConfigError)
+from supdyn.config import resources
 from supdyn.config.files import expand_grid, load_spec, load_toml, read_toml
 from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
+from supdyn.config.resources import Limits, ResourceError, limits
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 from supdyn.config.variants import VARIANT_TABLE, Variant, variant_spec
 
-__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EMBEDDING_INITS", "EVAL_MODES", "LOSS_REDUCTIONS", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION",
-           "TEACHERS", "VARIANTS", "ConfigError", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig",
-           "VARIANT_TABLE", "Variant", "expand_grid", "field_names", "from_dict", "load_spec", "load_toml",
-           "read_toml", "variant_spec"]
+__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EMBEDDING_INITS", "EVAL_MODES", "LOSS_REDUCTIONS", "LAWS",
+           "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION", "TEACHERS", "VARIANTS", "ConfigError",
+           "DataConfig", "Limits", "ModelConfig", "ResourceError", "RunConfig", "TrainConfig", "VARIANT_TABLE",
+           "Variant", "expand_grid", "field_names", "from_dict", "limits", "load_spec", "load_toml", "read_toml",
+           "resources", "variant_spec"]

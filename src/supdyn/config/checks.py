@@ -103,12 +103,15 @@ def _law_problem(law: str, n: int, a: float, kappa: float, density: float, norma
                 "allowed: a law with a finite positive sum")
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~np.isfinite(q) | (q < 0) | (q > 1))
+    name = "p" if law == "user" else ("density" if scaled else "a")
     if bad.size:
-        j, name = int(bad[0]), "p" if law == "user" else ("density" if scaled else "a")
+        j = int(bad[0])
         if np.isfinite(q[j]) and q[j] > 1:
             return (f"{name}: {'normalized ' if scaled else ''}p_{j + 1} = {q[j]:.6g} exceeds 1 by {q[j] - 1:.3g} "
                     f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]")
         return f"{name}: p_{j + 1} = {float(q[j])!r}; allowed: every p_i finite and in [0, 1]"
+    if not np.any(q > 0):
+        return zero_law(name)
     if group_size > 0:
         sums = np.add.reduceat(q, np.arange(0, n, group_size))
         k = int(np.argmax(sums))
@@ -119,5 +122,25 @@ def _law_problem(law: str, n: int, a: float, kappa: float, density: float, norma
 
 
 _cached_law_problem = functools.lru_cache(maxsize=512)(_law_problem)
+
+
+def zero_law(name: str) -> str:
+    """The error of a law whose p_i are all 0 (no feature is ever active: nothing to learn)."""
+    return f"{name}: every p_i is 0, so no feature is ever active; allowed: at least one p_i > 0"
+
+
+def teacher_problem(teacher: tuple[float, ...] | None, n: int, batch: int, dtype: str) -> str | None:
+    """The error of a user teacher too large for the run's dtype: a batch's summed squared error,
+    up to n · batch · max A_ii², must stay finite (else the loss is inf before the first step)."""
+    if not teacher:
+        return None
+    import numpy as np  # lazy: config stays cheap to import
+
+    big = math.sqrt(float(np.finfo(np.float64 if dtype == "float64" else np.float32).max) / (n * batch))
+    j = max(range(len(teacher)), key=lambda i: abs(teacher[i]))
+    if abs(teacher[j]) <= big:
+        return None
+    return (f"teacher_diag[{j}]: got {teacher[j]:g}; allowed: abs(A_ii) <= {big:.3g} for dtype {dtype} at N = {n}, "
+            f"batch = {batch} (N · batch · A_ii² must stay finite; scale the teacher down or use float64)")
 
 

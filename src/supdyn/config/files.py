@@ -18,9 +18,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         import tomli as tomllib  # type: ignore[no-redef]
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read()
+        return tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode())  # (an editor's byte-order mark)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); allowed: a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML (byte {exc.object[exc.start]:#04x} at offset {exc.start} is not "
+                          "UTF-8 text); allowed: a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror}); allowed: a readable TOML file") from None
 
@@ -46,7 +50,9 @@ def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
     ``base`` holds fixed fields (flat names or [data]/[model]/[train] sections); ``grid`` maps field
     names (flat, e.g. ``a``, ``d_hidden``, ``seed``) to lists, expanded as a Cartesian product in the
     order written. ``grid`` may also be a list of such tables (``[[grid]]`` in TOML): their
-    expansions are concatenated, duplicates removed. Unknown keys anywhere raise ConfigError.
+    expansions are concatenated, duplicates removed. Unknown keys anywhere raise ConfigError. Each
+    point is validated as a whole (base and grid values together), never the base alone: a base
+    ``n_features = 128`` with a grid over ``d_hidden`` need not be a valid run by itself.
     """
     import itertools
 
@@ -54,12 +60,15 @@ def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
         if key not in ("base", "grid", "name", "description"):
             _unknown(key, ["base", "grid", "name", "description"], "")
     base = spec.get("base", {})
+    if not isinstance(base, dict):
+        _fail("base", base, "a [base] table")
     grids = spec.get("grid", {})
     grids = grids if isinstance(grids, list) else [grids]
     out: list[RunConfig] = []
     seen: set[str] = set()
-    base_cfg = from_dict(base)
     for grid in grids:
+        if not isinstance(grid, dict):
+            _fail("grid", grid, "a [grid] table or [[grid]] tables of lists")
         names = list(grid)
         values = []
         for name in names:
@@ -68,7 +77,7 @@ def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
                 _fail(f"grid.{name}", vals, "a non-empty list of values")
             values.append(vals)
         for combo in itertools.product(*values):
-            cfg = base_cfg.replace(**dict(zip(names, combo)))
+            cfg = from_dict({**base, **dict(zip(names, combo))})
             if cfg.run_id not in seen:
                 seen.add(cfg.run_id)
                 out.append(cfg)

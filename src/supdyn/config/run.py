@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from supdyn.config.checks import ConfigError, _cached_law_problem, _fail, _integer, _law_problem
+from supdyn.config import resources
+from supdyn.config.checks import (ConfigError, _cached_law_problem, _fail, _integer, _law_problem,
+                                  teacher_problem)
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 from supdyn.config.variants import Variant, variant_spec
 
@@ -44,10 +46,12 @@ class RunConfig:
         if self.train.eval_mode == "exact" and not spec.closed_form:
             _fail("eval_mode", "exact", "'sample' or 'auto' for ReLU students (no closed-form loss)")
         self._check_variant_options(variant, spec)
+        resources.check_run(self)  # before the law: its evaluation allocates O(N)
         d = self.data
         g = d.group_size if d.correlation == "exclusive" else 0
         problem = (_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, d.p, g) if d.law == "user"
                    else _cached_law_problem(d.law, d.n_features, d.a, d.kappa, d.density, d.normalize, None, g))
+        problem = problem or teacher_problem(d.teacher_diag, d.n_features, self.train.batch, self.train.dtype)
         if problem:
             raise ConfigError(problem)
 

@@ -212,6 +212,10 @@ class TrainConfig:
                 _fail(f"snapshots[{i}]", s, f"0 <= t <= t_max = {self.t_max:g}")
         if any(b <= a for a, b in zip(snaps, snaps[1:])):
             _fail("snapshots", snaps, "strictly increasing times")
+        steps = self.t_max / self.lr
+        if not (steps < 2**53 and round(steps) >= 1):  # round(t_max / lr) steps: one at least, t exact
+            _fail("t_max / lr", steps, f"1 <= round(t_max / lr) <= 2^53 SGD steps (t = lr × steps; here "
+                  f"t_max = {self.t_max:g}, lr = {self.lr:g})")
         self._check_schedule()
         self._check_optimizer()
         for name in ("lr", "t_max", "diverge_factor", "lr_final", "decay_factor", "weight_decay", "weight_decay_B",

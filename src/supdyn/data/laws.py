@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from supdyn.config import ConfigError, DataConfig, RunConfig
+from supdyn.config.checks import zero_law
 from supdyn.data.correlated import Groups, second_moment_correlated
 
 
@@ -55,6 +56,8 @@ def frequencies(cfg: DataConfig) -> np.ndarray:
                           f"({bad.size} of {n} features outside [0, 1]); allowed: every p_i in [0, 1]"
                           if np.isfinite(p[j]) and p[j] > 1 else
                           f"{field}: p_{j + 1} = {float(p[j])!r}; allowed: every p_i finite and in [0, 1]")
+    if not np.any(p > 0):
+        raise ConfigError(zero_law("p" if cfg.law == "user" else ("density" if scaled else "a")))
     return p
 
 

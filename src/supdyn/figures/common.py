@@ -7,6 +7,7 @@ is :func:`supdyn.experiments.common.num`, re-exported.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,22 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2
 
 
 def save(fig: "plt.Figure", out_dir: Path, stem: str) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` into out_dir and close the figure."""
+    """Write ``stem.png`` and ``stem.pdf`` into out_dir and close the figure. Both are drawn into
+    temporary files first and renamed into place only when both are complete: a failure (disk full,
+    permissions) leaves no partial file and no temporary one."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight")
-    plt.close(fig)
+    tmps = [p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in paths]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for p, tmp in zip(paths, tmps):
+            fig.savefig(tmp, bbox_inches="tight", format=p.suffix[1:])
+        for p, tmp in zip(paths, tmps):
+            os.replace(tmp, p)
+    finally:
+        plt.close(fig)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
     return paths
 
 

@@ -50,8 +50,8 @@ import torch
 from tqdm.auto import tqdm
 
 from supdyn.config import RunConfig
-from supdyn.store import Store, StoredRun
-from supdyn.sweep.cluster import SlurmOptions, build_slurm_cluster, run_dask
+from supdyn.store import Store, StoredRun, StoreWriteError
+from supdyn.sweep.cluster import SlurmOptions, build_slurm_cluster, check_tasks_fit, run_dask
 from supdyn.sweep.lanes import GPU_LANES, run_lanes
 from supdyn.sweep.tasks import (SweepPlan, Tracker, error_line, make_tasks, plan_sweep, submit_kwargs,
                                 task_cost, train_task)
@@ -88,6 +88,8 @@ def _run_local(tasks: list[list[RunConfig]], root: str, device: str, track: Trac
         task, attempt = queue.popleft()
         try:
             train_task([c.to_dict() for c in task], root, device, progress=steps_bar)
+        except StoreWriteError:
+            raise  # the store cannot be written (disk full): no run can be kept, stop with one line
         except Exception as exc:  # noqa: BLE001 - any error of one task is recorded, the sweep goes on
             queue.extend(track.fail(task, attempt, error_line(exc)))
         else:
@@ -147,6 +149,7 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
     store.ensure_writable()
     store.clean_tmp()
     plan = plan_sweep(configs, store, max_models=max_models, device=device)
+    check_tasks_fit(plan.tasks, executor=executor, workers=workers, scheduler=scheduler, slurm=slurm)
     todo = [c for task in plan.tasks for c in task]
     root = str(Path(store.root).resolve())  # workers may run elsewhere: an absolute path
     with tqdm(total=len(todo), disable=not progress or not todo, unit="run", desc="sweep",
@@ -158,7 +161,8 @@ def run_sweep(configs: Sequence[RunConfig], store: Store | str | os.PathLike, *,
             else:
                 _run_local(plan.tasks, root, device, track, steps_bar=progress and len(plan.tasks) == 1)
         elif plan.tasks:
-            run_dask(plan.tasks, root, device, track, workers=workers, scheduler=scheduler, slurm=slurm)
+            run_dask(plan.tasks, root, device, track, workers=min(workers, len(plan.tasks)), scheduler=scheduler,
+                     slurm=slurm)  # no LocalCluster worker without a task to run
     return SweepReport(n_runs=plan.n_runs, n_cached=plan.n_cached,
                        n_computed=sum(1 for c in todo if c in store), failed=track.failed,
                        wall_time=time.perf_counter() - start, n_tasks=plan.n_tasks)
