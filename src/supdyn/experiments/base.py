@@ -12,7 +12,9 @@ experiment can be planned and analyzed under any reading.
 
 An experiment is three steps: ``configs(mode, reading)`` → the runs it needs; ``analyze(runs, ...)``
 → a JSON-able result dict (fits with windows and uncertainties, curves to draw); ``claims(result)``
-→ rows of the claims table, each with the paper's value, ours, the rule and the verdict.
+→ rows of the claims table (the paper's claims, ``kind="claim"``) and of the checks table (our own
+consistency checks, ``kind="check"``), each with the paper's value, ours, its interval and what that
+interval is, the rule (:mod:`supdyn.experiments.rules`), the verdict and the reasons.
 """
 
 from __future__ import annotations
@@ -25,9 +27,15 @@ from typing import Any, Sequence
 
 from supdyn.config import ConfigError, RunConfig, expand_grid
 from supdyn.experiments.common import window_of
+from supdyn.experiments.rules import NO_INTERVAL, Decision, word
 
 MODES = ("smoke", "quick", "full")
-VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
+#: verdicts of the paper's claims
+CLAIM_VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not tested")
+#: outcomes of our own consistency checks
+CHECK_VERDICTS = ("passed", "failed", "inconclusive", "not tested")
+VERDICTS = CLAIM_VERDICTS + ("passed", "failed")
+KINDS = ("claim", "check")
 
 
 def read_spec(name: str) -> dict[str, Any]:
@@ -85,7 +93,14 @@ STATED = Reading("stated", "Σp_i = 1 as stated in Sec. 2.1; our default lr, bat
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of the claims table."""
+    """One row of the claims table (``kind`` "claim": the paper's) or of the checks table ("check": ours).
+
+    measured/interval: the statistic the rule decides on and its two-sided interval (the interval's
+    level and method in ``interval_kind``, e.g. "CI 95% over seeds", "envelope of per-point CIs",
+    "none: deterministic theory"); verdict: a word of :data:`CLAIM_VERDICTS` (claims) or
+    :data:`CHECK_VERDICTS` (checks), decided by the written ``rule``; reasons: why, in plain
+    sentences with the numbers; details: every per-point number.
+    """
 
     id: str
     figure: str
@@ -97,61 +112,38 @@ class Claim:
     verdict: str
     rule: str
     details: str = ""
+    kind: str = "claim"
+    interval_kind: str = NO_INTERVAL
+    reasons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict: got {self.verdict!r}; allowed: one of {', '.join(VERDICTS)}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: got {self.kind!r}; allowed: one of {', '.join(KINDS)}")
+        allowed = CLAIM_VERDICTS if self.kind == "claim" else CHECK_VERDICTS
+        if self.verdict not in allowed:
+            raise ValueError(f"verdict: got {self.verdict!r} for a {self.kind}; allowed: one of {', '.join(allowed)}")
+        if isinstance(self.reasons, str):
+            object.__setattr__(self, "reasons", (self.reasons,))
+
+    @classmethod
+    def decided(cls, id: str, figure: str, statement: str, paper_value: str, measured: float | None,
+                interval: tuple[float, float] | None, window: str, decision: Decision, rule: str,
+                details: str = "", *, kind: str = "claim", interval_kind: str = NO_INTERVAL,
+                reasons: Sequence[str] = ()) -> "Claim":
+        """A row whose verdict is ``decision``'s outcome in the words of ``kind``, its reason first."""
+        return cls(id, figure, statement, paper_value, measured, interval, window, word(kind, decision.outcome),
+                   rule, details, kind, interval_kind, (decision.reason, *reasons))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["interval"] = list(self.interval) if self.interval is not None else None
+        d["reasons"] = list(self.reasons)
         for k in ("measured",):
             if d[k] is not None and not math.isfinite(d[k]):
                 d[k] = None
         if d["interval"] is not None and not all(math.isfinite(v) for v in d["interval"]):
             d["interval"] = None
         return d
-
-
-def verdict_by_interval(value: float, interval: tuple[float, float] | None, target: float,
-                        tol: float, partly_tol: float) -> str:
-    """The standard rule: reproduced if |value − target| ≤ tol or the interval covers [target ± tol]
-    overlap; partly if within partly_tol; else not reproduced. NaN → not tested."""
-    if value is None or not math.isfinite(value):
-        return "not tested"
-    lo, hi = interval if interval is not None else (value, value)
-    dist = 0.0 if lo <= target <= hi else min(abs(lo - target), abs(hi - target))
-    if abs(value - target) <= tol or dist <= tol:
-        return "reproduced"
-    if abs(value - target) <= partly_tol or dist <= partly_tol:
-        return "partly"
-    return "not reproduced"
-
-
-def verdict_at_most(value: float | None, tol: float, partly: float) -> str:
-    """The threshold rule on a deviation: reproduced if value ≤ tol, partly if ≤ partly, else not
-    reproduced; NaN or None → not tested."""
-    if value is None or not math.isfinite(value):
-        return "not tested"
-    return "reproduced" if value <= tol else "partly" if value <= partly else "not reproduced"
-
-
-def verdict_at_least(value: float | None, target: float, partly: float) -> str:
-    """The threshold rule on a quantity that should be large: reproduced if value ≥ target, partly if
-    ≥ partly, else not reproduced; NaN or None → not tested."""
-    if value is None or not math.isfinite(value):
-        return "not tested"
-    return "reproduced" if value >= target else "partly" if value >= partly else "not reproduced"
-
-
-def rule_at_most(quantity: str, tol: float, partly: float) -> str:
-    """The rule of :func:`verdict_at_most` on ``quantity``, as the claims table states it."""
-    return f"{quantity}: reproduced if ≤ {tol:g}, partly if ≤ {partly:g}, else not reproduced"
-
-
-def rule_at_least(quantity: str, target: float, partly: float) -> str:
-    """The rule of :func:`verdict_at_least` on ``quantity``, as the claims table states it."""
-    return f"{quantity}: reproduced if ≥ {target:g}, partly if ≥ {partly:g}, else not reproduced"
 
 
 class Experiment:

@@ -17,7 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from supdyn.config import DataConfig, RunConfig
-from supdyn.fit import bootstrap_fit, bootstrap_statistic, compute_frontier, fit_power_law, iso_compute
+from supdyn.experiments.rules import CI_SEEDS, FIT_SE, POOLED, all_members, equivalence
+from supdyn.fit import bootstrap_fit, compute_frontier, fit_power_law, iso_compute
+from supdyn.fit.intervals import mean_interval, t_interval, tost
 from supdyn.theory.exact import ExactTheory
 
 # -- values, windows and rules ----------------------------------------------------------------------
@@ -83,14 +85,15 @@ def run_meta(members: Sequence[Any]) -> dict[str, Any]:
 
 
 def seed_summary(values: list[float]) -> tuple[float, tuple[float, float] | None, str]:
-    """Mean over seeds; 95% percentile bootstrap over seeds when ≥ 2, else no interval."""
-    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
-    if v.size == 0:
+    """Mean over seeds; 95% Student-t interval over seeds when ≥ 2 (:func:`supdyn.fit.intervals.mean_interval`),
+    else no interval."""
+    v = [float(x) for x in values if math.isfinite(x)]
+    if not v:
         return float("nan"), None, "no finite value"
-    if v.size < 2:
-        return float(v[0]), None, "1 seed: no interval"
-    bs = bootstrap_statistic(v, np.mean, n_resamples=500)
-    return float(v.mean()), (float(bs.lo), float(bs.hi)), f"bootstrap over {v.size} seeds"
+    if len(v) < 2:
+        return v[0], None, "1 seed: no interval"
+    iv = mean_interval(v, 0.95)
+    return iv.estimate, (iv.lo, iv.hi), iv.method
 
 
 # -- fits ------------------------------------------------------------------------------------------
@@ -117,8 +120,11 @@ def safe_fit(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], offse
 def seed_fit(t: np.ndarray, losses: np.ndarray, window: tuple[float, float], offset: bool = True,
              n_boot: int = 500) -> dict[str, Any]:
     """Fit of the seed-mean curve; 95% interval by percentile bootstrap over seeds (≥ 2 seeds, the
-    mean curve of resampled seeds refitted) or ± 1.96 SE of the fit (1 seed)."""
+    mean curve of resampled seeds refitted) or ± 1.96 SE of the fit (1 seed). With ≥ 2 seeds
+    ``seed_alphas`` holds each seed's own fitted α (for :func:`alpha_test`)."""
     out = safe_fit(t, losses.mean(axis=0), window, offset)
+    if losses.shape[0] >= 2:  # per-seed exponents: the sample of the Student-t interval over seeds
+        out["seed_alphas"] = [num(safe_fit(t, row, window, offset)["alpha"]) for row in losses]
     if losses.shape[0] >= 2 and math.isfinite(out["alpha"]):
         try:
             bs = bootstrap_fit(t, losses, window, offset=offset, n_resamples=n_boot)
@@ -159,43 +165,82 @@ def warnings_text(points: Sequence[dict[str, Any]]) -> str:
     return (" Warnings (informational, not used by the rule): " + "; ".join(w) + ".") if w else ""
 
 
-# -- the band rule on many fitted exponents ----------------------------------------------------------
+# -- exponents over seeds: the statistic of the equivalence test ------------------------------------
 
 
-def band_verdict(fits: Sequence[dict[str, Any]], target: float, tol: float, partly: float) -> str:
-    """The band rule: reproduced if every α lies in [target ± tol] or its 95% interval reaches that
-    band; partly if every one does so for [target ± partly]; else not reproduced. Points whose fit
-    failed are ignored; no fitted point at all → not tested."""
-    rows = [(num(f.get("alpha")), num(f.get("lo")), num(f.get("hi"))) for f in fits]
-    rows = [r for r in rows if math.isfinite(r[0])]
-    if not rows:
-        return "not tested"
-
-    def dist(al: float, lo: float, hi: float) -> float:
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            lo = hi = al
-        return 0.0 if lo <= target <= hi else min(abs(lo - target), abs(hi - target))
-
-    worst = max(min(abs(al - target), dist(al, lo, hi)) for al, lo, hi in rows)
-    return "reproduced" if worst <= tol else "partly" if worst <= partly else "not reproduced"
+def pooled_seed_sd(fits: Sequence[dict[str, Any]], min_seeds: int = 3) -> dict[str, Any] | None:
+    """Seed-to-seed standard deviation of α pooled over the fits with ≥ ``min_seeds`` per-seed α
+    (``seed_alphas`` of :func:`seed_fit`): s² = Σ_j (n_j − 1) s_j² / Σ_j (n_j − 1), dof = Σ_j (n_j − 1).
+    None when no fit has that many seeds."""
+    num_, dof, n_pts = 0.0, 0, 0
+    for f in fits:
+        v = np.asarray([x for x in (f.get("seed_alphas") or []) if x is not None and math.isfinite(x)], dtype=float)
+        if v.size >= min_seeds:
+            num_ += float(v.var(ddof=1)) * (v.size - 1)
+            dof += v.size - 1
+            n_pts += 1
+    if dof == 0:
+        return None
+    return {"sd": math.sqrt(num_ / dof), "dof": dof, "n_points": n_pts}
 
 
-def band_rule(target: float, tol: float, partly: float) -> str:
-    return (f"reproduced if every fitted α lies in [{target - tol:g}, {target + tol:g}] (or its 95% "
-            f"interval reaches that band); partly if all lie in [{target - partly:g}, {target + partly:g}]; "
-            "else not reproduced; not tested if no window could be fitted")
+def alpha_test(fit: dict[str, Any], pooled: dict[str, Any] | None, target: float, margin: float) -> dict[str, Any]:
+    """The equivalence statistic of one fitted α: estimate, its 90% (TOST) and 95% intervals, their kind.
+
+    ≥ 3 seeds: the mean of the per-seed α with the Student-t interval over seeds; fewer, with a pooled
+    seed SD s (:func:`pooled_seed_sd`): the seed-mean fit's α with se = √(SE_fit² + s²) on the pooled
+    dof; else the fit's own SE on n_points − 3 dof (no seed-to-seed variation: it cannot pass)."""
+    seeds = [x for x in (fit.get("seed_alphas") or []) if x is not None and math.isfinite(x)]
+    al, se_fit = num(fit.get("alpha")), num(fit.get("alpha_se"))
+    if len(seeds) >= 3:
+        iv = mean_interval(seeds, 0.95)
+        kind, seed_var, how = CI_SEEDS, True, iv.method
+    elif pooled is not None and math.isfinite(al) and math.isfinite(se_fit):
+        se = math.hypot(se_fit, pooled["sd"])
+        iv = t_interval(al, se, pooled["dof"], 0.95, len(seeds) or 1)
+        kind, seed_var = POOLED, True
+        how = (f"fit SE {se_fit:.3g} ⊕ seed SD {pooled['sd']:.3g} pooled from {pooled['n_points']} replicated "
+               f"point(s), {pooled['dof']} dof")
+    else:
+        dof = max(int(fit.get("n_points", 0) or 0) - 3, 0)
+        iv = t_interval(al, se_fit, dof, 0.95, 1)
+        kind, seed_var, how = FIT_SE, False, f"fit SE on {dof} dof (1 seed)"
+    iv90 = iv.at(0.90)
+    p = tost(iv.estimate, iv.se, iv.dof, target, margin).p if iv.dof > 0 else float("nan")
+    return {"estimate": iv.estimate, "lo90": iv90.lo, "hi90": iv90.hi, "lo95": iv.lo, "hi95": iv.hi, "se": iv.se,
+            "dof": iv.dof, "p_tost": p, "kind": kind, "seed_variation": seed_var, "method": how,
+            "n_seeds": max(len(seeds), 1)}
 
 
-def envelope(fits: Sequence[dict[str, Any]]) -> tuple[float, float] | None:
-    """[min lo, max hi] over the fits' 95% intervals (None if none is finite)."""
-    lo = [num(f.get("lo")) for f in fits if math.isfinite(num(f.get("lo")))]
-    hi = [num(f.get("hi")) for f in fits if math.isfinite(num(f.get("hi")))]
-    return (min(lo), max(hi)) if lo and hi else None
+def alpha_set_decision(members: Sequence[tuple[str, dict[str, Any]]], target: float, margin: float,
+                       pooled: dict[str, Any] | None, label: str = "α") -> dict[str, Any]:
+    """Every member's α ≈ target (TOST at margin, :func:`supdyn.experiments.rules.equivalence`) and the set
+    rule over them. Returns ``decision``, ``measured`` (mean estimate), ``interval`` (envelope of the
+    members' 90% CIs), ``tests`` (per member) and ``per`` (text)."""
+    tests, decs, names = [], [], []
+    for name, fit in members:
+        st = alpha_test(fit, pooled, target, margin)
+        d = equivalence(st["estimate"], st["lo90"], st["hi90"], target, margin, seed_variation=st["seed_variation"],
+                        label=f"{label}({name})", p_tost=st["p_tost"])
+        tests.append({"name": name, **st, "outcome": d.outcome})
+        decs.append(d)
+        names.append(name)
+    dec = all_members(decs, names, "point")
+    vals = [t["estimate"] for t in tests if math.isfinite(t["estimate"])]
+    lo = [t["lo90"] for t in tests if math.isfinite(t["lo90"])]
+    hi = [t["hi90"] for t in tests if math.isfinite(t["hi90"])]
+    per = "; ".join(f"{t['name']}: {t['estimate']:.3f} [90% CI {t['lo90']:.3f}, {t['hi90']:.3f}; {t['method']}] → "
+                    f"{t['outcome']}" for t in tests)
+    return {"decision": dec, "measured": float(np.mean(vals)) if vals else float("nan"),
+            "interval": (min(lo), max(hi)) if lo and hi else None, "tests": tests, "per": per,
+            "member_reasons": [d.reason for d in decs]}
 
 
-def mean_alpha(fits: Sequence[dict[str, Any]]) -> float:
-    vals = [num(f.get("alpha")) for f in fits if math.isfinite(num(f.get("alpha")))]
-    return float(np.mean(vals)) if vals else float("nan")
+def pooled_text(pooled: dict[str, Any] | None) -> str:
+    if pooled is None:
+        return "no point has ≥ 3 seeds: single-seed intervals hold no seed-to-seed variation"
+    return (f"seed SD of α = {pooled['sd']:.3g} pooled over {pooled['n_points']} point(s) with ≥ 3 seeds "
+            f"({pooled['dof']} dof), added to single-seed points' fit SE")
 
 
 # -- width sweeps (Figs. 7, 13, 14): loss against compute ---------------------------------------------

@@ -9,8 +9,9 @@ bootstrap over seeds when ≥ 2, else ± 1.96 SE), and the gap ΔL(t) = L_fixed 
 seed-mean curves, relative to L_fixed (paper: ΔL ~ 1e-3 against L ~ 1e-2, positive).
 
 Claims: learnable embeddings keep α ≈ 1 (paper: α₁₂₈ = 1.0812 ± 0.0215, α₂₅₆ = 0.9933 ± 0.0149,
-α₅₁₂ = 0.9946 ± 0.0206); their α equals the fixed one; the improvement is an order of magnitude smaller
-than the loss (max over K and the window of |ΔL| / L_fixed).
+α₅₁₂ = 0.9946 ± 0.0206; TOST per K); their α equals the fixed one (TOST on the paired difference per K);
+the improvement is an order of magnitude smaller than the loss, judged at the claim's own time t*, where
+the fixed student's loss is O(1e-2) (``gap_loss_level``): ΔL/L_fixed(t*) < ``gap_max`` at every K.
 """
 
 from __future__ import annotations
@@ -20,12 +21,31 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading, rule_at_most, verdict_at_most
-from supdyn.experiments.common import (band_rule, band_verdict, envelope, mean_alpha, num, rules_of, run_meta,
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading
+from supdyn.experiments.common import (alpha_set_decision, num, pooled_seed_sd, pooled_text, rules_of, run_meta,
                                        seed_fit, seed_groups, window_text)
-from supdyn.fit import bootstrap_statistic
+from supdyn.experiments.rules import (CI_SEEDS, ENVELOPE, NO_INTERVAL, all_members, equivalence, rule_equivalence,
+                                      rule_threshold, threshold)
+from supdyn.fit.intervals import mean_interval, paired_interval, t_interval, tost
+from supdyn.fit import bootstrap_statistic, loss_ratio, time_to_loss
 
 PAPER_ALPHA = {128: "1.0812 ± 0.0215", 256: "0.9933 ± 0.0149", 512: "0.9946 ± 0.0206"}
+
+
+def gap_at_level(fixed: dict[str, Any], learn: dict[str, Any], level: float) -> dict[str, Any]:
+    """The relative gap (L_fixed − L_learnable) / L_fixed at the claim's own time t*: where the fixed
+    student's seed-mean loss first reaches ``level`` (the paper's "absolute loss of O(1e-2)"; log–log
+    interpolation), per seed present in both (paired: same W, data and evaluation set)."""
+    t = fixed["t"]
+    t_star = time_to_loss(t, fixed["loss_mean"], level)
+    out: dict[str, Any] = {"gap_time": t_star, "gap_level": level, "gap_at_time": float("nan"), "gap_seeds": []}
+    if not math.isfinite(t_star):
+        return out
+    out["gap_at_time"] = 1.0 - float(loss_ratio(t, learn["loss_mean"], t, fixed["loss_mean"], t_star))
+    common = sorted(set(fixed["seeds"]) & set(learn["seeds"]))
+    out["gap_seeds"] = [1.0 - float(loss_ratio(t, learn["loss_seeds"][learn["seeds"].index(s)], t,
+                                               fixed["loss_seeds"][fixed["seeds"].index(s)], t_star)) for s in common]
+    return out
 
 
 def max_rel_gap(t: np.ndarray, fixed: np.ndarray, learn: np.ndarray, window: tuple[float, float]) -> float:
@@ -40,6 +60,7 @@ class Fig12(Experiment):
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
         an, fw, n_boot = self.fit_settings(mode)
+        level = float(an.get("gap_loss_level", 1e-2))
         by_k: dict[int, dict[str, Any]] = {}
         for cfg, members, t, losses in seed_groups(runs):
             ok = t > 0
@@ -68,13 +89,14 @@ class Fig12(Experiment):
                     bs = bootstrap_statistic(both, lambda x: max_rel_gap(t, x[:, 0].mean(0), x[:, 1].mean(0), fw),
                                              n_resamples=n_boot)
                     entry["gap_lo"], entry["gap_hi"] = float(bs.lo), float(bs.hi)
+                entry.update(gap_at_level(f, lr, level))
             pairs.append(entry)
         for p in pairs:
             for kind in ("fixed", "learnable"):
                 if kind in p:
                     p[kind].pop("loss_seeds", None)
-        rules = rules_of(an, {"alpha_target": 1.0, "alpha_tol": 0.15, "alpha_partly": 0.3, "dalpha_tol": 0.1,
-                              "dalpha_partly": 0.2, "gap_tol": 0.1, "gap_partly": 0.3})
+        rules = rules_of(an, {"alpha_target": 1.0, "alpha_margin": 0.15, "dalpha_margin": 0.1, "gap_max": 0.316,
+                              "gap_allowance": 0.05, "gap_loss_level": 1e-2})
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "fit_offset": reading.fit_offset,
                 "pairs": pairs, "rules": rules}
 
@@ -82,65 +104,119 @@ class Fig12(Experiment):
         pairs, rules, fw = result["pairs"], result["rules"], result["fit_window"]
         win = window_text(fw)
         learn = [p for p in pairs if "learnable" in p]
-        fits = [p["learnable"]["fit"] for p in learn]
-        method = fits[0].get("interval_method", "") if fits else ""
-        per = "; ".join(f"K={p['K']}: learnable {num(p['learnable']['fit']['alpha']):.3f} "
-                        f"[{num(p['learnable']['fit']['lo']):.3f}, {num(p['learnable']['fit']['hi']):.3f}]"
-                        + (f", fixed {num(p['fixed']['fit']['alpha']):.3f}" if "fixed" in p else "")
-                        + (f" (paper {PAPER_ALPHA[p['K']]})" if p["K"] in PAPER_ALPHA else "") for p in learn)
-        ks = [p["K"] for p in learn]
-        out = [Claim("fig12_learnable_alpha_one", "12a", "With learnable embeddings the exponent stays α ≈ 1",
-                     "1.08 ± 0.02, 0.99 ± 0.01, 0.99 ± 0.02 (K = 128, 256, 512)", mean_alpha(fits),
-                     envelope(fits), win, band_verdict(fits, rules["alpha_target"], rules["alpha_tol"],
-                                                       rules["alpha_partly"]),
-                     band_rule(rules["alpha_target"], rules["alpha_tol"], rules["alpha_partly"]),
-                     f"K = {ks}; measured: mean learnable α; interval: envelope of the per-K 95% intervals "
-                     f"({method}). Per K: {per}.")]
-        # α unchanged by learning the embedding
-        diffs = []
-        for p in learn:
-            if "fixed" not in p:
-                continue
-            fl, ff = p["learnable"]["fit"], p["fixed"]["fit"]
-            d = num(fl["alpha"]) - num(ff["alpha"])
-            se = math.hypot(num(fl["alpha_se"]), num(ff["alpha_se"]))
-            if math.isfinite(d):
-                diffs.append((abs(d), d, se, p["K"]))
-        if diffs:
-            w = max(diffs)
-            iv = (w[1] - 1.96 * w[2], w[1] + 1.96 * w[2]) if math.isfinite(w[2]) else None
-            v = verdict_at_most(w[0], rules["dalpha_tol"], rules["dalpha_partly"])
-            det = (f"measured: α_learnable − α_fixed at the K with the largest |difference| (K = {w[3]}); "
-                   f"interval ± 1.96 √(SE_l² + SE_f²) of the two fits. Per K: "
-                   + "; ".join(f"K={x[3]}: {x[1]:+.3f}" for x in diffs) + ".")
-            meas = w[1]
-        else:
-            meas, iv, v, det = float("nan"), None, "not tested", "no pair of fits"
-        out.append(Claim("fig12_alpha_unchanged_by_learning", "12a",
-                         "Learnable embeddings do not change the exponent (indistinguishable from fixed W)",
-                         "indistinguishable", meas, iv, win, v,
-                         rule_at_most("max over K of |α_learnable − α_fixed|", rules["dalpha_tol"],
-                                      rules["dalpha_partly"]), det))
-        # the loss gap
-        gaps = [p for p in pairs if math.isfinite(num(p.get("gap")))]
-        if gaps:
-            g = max(gaps, key=lambda p: num(p["gap"]))
-            meas = num(g["gap"])
-            lo, hi = num(g.get("gap_lo")), num(g.get("gap_hi"))
-            iv = (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
-            v = verdict_at_most(meas, rules["gap_tol"], rules["gap_partly"])
-            det = (f"measured: max over K and t in the window of |L_fixed − L_learnable| / L_fixed (at K = {g['K']}); "
-                   f"interval: {'paired percentile bootstrap over seeds' if iv else 'none (1 seed)'}. Per K: "
-                   + "; ".join(f"K={p['K']}: {num(p['gap']):.3g}, ΔL > 0 at "
-                               f"{100 * num(p['frac_positive']):.0f}% of window points" for p in gaps) + ".")
-        else:
-            meas, iv, v, det = float("nan"), None, "not tested", "no fixed/learnable pair with common t"
-        out.append(Claim("fig12_learnable_gap_small", "12b",
-                         "The learnable-embedding improvement ΔL = L_fixed − L_learnable is an order of magnitude "
-                         "smaller than the loss", "≈ 0.1 (1e-3 vs 1e-2)", meas, iv, win, v,
-                         rule_at_most("max |ΔL| / L_fixed in the window", rules["gap_tol"], rules["gap_partly"]),
-                         det))
+        pooled = pooled_seed_sd([p["learnable"]["fit"] for p in learn])
+        res = alpha_set_decision([(f"K={p['K']}", p["learnable"]["fit"]) for p in learn], rules["alpha_target"],
+                                 rules["alpha_margin"], pooled, "α_learnable")
+        paper = "; ".join(f"K={k}: {v}" for k, v in PAPER_ALPHA.items())
+        out = [Claim.decided(
+            "fig12_learnable_alpha_one", "12a", "With learnable embeddings the exponent stays α ≈ 1",
+            "1.08 ± 0.02, 0.99 ± 0.01, 0.99 ± 0.02 (K = 128, 256, 512)", res["measured"], res["interval"], win,
+            res["decision"], rule_equivalence("every K's learnable α", rules["alpha_target"], rules["alpha_margin"],
+                                              "(one TOST per K; all must pass)"),
+            f"K = {[p['K'] for p in learn]}; measured: mean learnable α; interval: envelope of the per-K 90% CIs; "
+            f"{pooled_text(pooled)}. Per K: {res['per']}. Paper: {paper}.",
+            interval_kind=ENVELOPE, reasons=res["member_reasons"])]
+        out.append(self._dalpha(learn, rules, win))
+        out.append(self._gap(pairs, rules, win))
         return out
+
+    @staticmethod
+    def _dalpha(learn: list[dict[str, Any]], rules: dict[str, float], win: str) -> Claim:
+        """α_learnable − α_fixed ≈ 0 at every K: paired Student t over seeds (≥ 3 paired seeds), else the
+        two fits' SEs ⊕ the SD of paired differences pooled from the K with ≥ 3 seeds."""
+        margin = rules["dalpha_margin"]
+        both = [p for p in learn if "fixed" in p]
+        paired = {}
+        for p in both:
+            fl, ff = p["learnable"], p["fixed"]
+            common = sorted(set(fl["seeds"]) & set(ff["seeds"]))
+            sa_l, sa_f = fl["fit"].get("seed_alphas") or [], ff["fit"].get("seed_alphas") or []
+            if len(common) >= 2 and sa_l and sa_f:
+                paired[p["K"]] = ([num(sa_l[fl["seeds"].index(s)]) for s in common],
+                                  [num(sa_f[ff["seeds"].index(s)]) for s in common])
+        diffs_sd = pooled_seed_sd([{"seed_alphas": [a - b for a, b in zip(*v)]} for v in paired.values()])
+        decs, names, per, rows = [], [], [], []
+        for p in both:
+            fl, ff = p["learnable"]["fit"], p["fixed"]["fit"]
+            if p["K"] in paired and len(paired[p["K"]][0]) >= 3:
+                iv = paired_interval(*paired[p["K"]], level=0.95)
+                seed_var, how = True, iv.method
+            elif diffs_sd is not None:
+                se = math.sqrt(num(fl["alpha_se"]) ** 2 + num(ff["alpha_se"]) ** 2 + diffs_sd["sd"] ** 2)
+                iv = t_interval(num(fl["alpha"]) - num(ff["alpha"]), se, diffs_sd["dof"], 0.95, 1)
+                seed_var = True
+                how = (f"fit SEs ⊕ SD {diffs_sd['sd']:.3g} of paired differences pooled over "
+                       f"{diffs_sd['n_points']} K ({diffs_sd['dof']} dof)")
+            else:
+                se = math.hypot(num(fl["alpha_se"]), num(ff["alpha_se"]))
+                dof = max(min(int(fl.get("n_points", 0) or 0), int(ff.get("n_points", 0) or 0)) - 3, 0)
+                iv = t_interval(num(fl["alpha"]) - num(ff["alpha"]), se, dof, 0.95, 1)
+                seed_var, how = False, f"fit SEs only ({dof} dof, 1 seed)"
+            i90 = iv.at(0.90)
+            pt = tost(iv.estimate, iv.se, iv.dof, 0.0, margin).p if iv.dof > 0 else float("nan")
+            decs.append(equivalence(iv.estimate, i90.lo, i90.hi, 0.0, margin, seed_variation=seed_var,
+                                    label=f"Δα(K={p['K']})", p_tost=pt))
+            names.append(f"K={p['K']}")
+            rows.append((iv, i90))
+            per.append(f"K={p['K']}: Δα = {iv.estimate:+.3f}, 95% CI [{iv.lo:.3f}, {iv.hi:.3f}], 90% CI "
+                       f"[{i90.lo:.3f}, {i90.hi:.3f}] ({how})")
+        dec = all_members(decs, names, "width")
+        if rows:
+            w = max(rows, key=lambda r: abs(r[0].estimate) if math.isfinite(r[0].estimate) else -1.0)
+            meas, iv_out = w[0].estimate, (w[1].lo, w[1].hi)
+        else:
+            meas, iv_out = float("nan"), None
+        return Claim.decided(
+            "fig12_alpha_unchanged_by_learning", "12a",
+            "Learnable embeddings do not change the exponent (indistinguishable from fixed W)", "indistinguishable",
+            meas, iv_out, win, dec,
+            rule_equivalence("α_learnable − α_fixed at every K", 0.0, margin, "(paired over seeds; all K must pass)"),
+            "measured: Δα at the K with the largest |Δα|, interval its 90% CI (the TOST interval). Per K: "
+            + ("; ".join(per) or "no pair of fits") + ".",
+            interval_kind="CI 90% of the paired difference over seeds (TOST interval) at the K with the largest |Δα|",
+            reasons=[d.reason for d in decs])
+
+    @staticmethod
+    def _gap(pairs: list[dict[str, Any]], rules: dict[str, float], win: str) -> Claim:
+        """(L_fixed − L_learnable)/L_fixed < gap_max at the claim's own time (L_fixed = gap_loss_level), every K."""
+        lim, level = rules["gap_max"], rules["gap_loss_level"]
+        decs, names, per, vals = [], [], [], []
+        for p in pairs:
+            if "gap_time" not in p:
+                continue
+            seeds = [x for x in p.get("gap_seeds", []) if math.isfinite(x)]
+            g = num(p.get("gap_at_time"))
+            if len(seeds) >= 3:
+                iv = mean_interval(seeds, 0.95)
+                g, lo, hi = iv.estimate, iv.lo, iv.hi
+                how = iv.method
+            else:
+                lo = hi = None
+                how = "1 seed"
+            decs.append(threshold(g, lo, hi, lim, above=False, allowance=rules["gap_allowance"],
+                                  label=f"ΔL/L(K={p['K']}, t={num(p['gap_time']):.3g})"))
+            names.append(f"K={p['K']}")
+            vals.append((g, lo, hi))
+            per.append(f"K={p['K']}: t* = {num(p['gap_time']):.3g}, ΔL/L_fixed = {g:.3g}"
+                       + (f" [95% CI {lo:.3g}, {hi:.3g}]" if lo is not None else "") + f" ({how}); max over the "
+                       f"window {num(p.get('gap')):.3g}, ΔL > 0 at {100 * num(p.get('frac_positive')):.0f}% of window points")
+        dec = all_members(decs, names, "width")
+        if vals:
+            w = max(vals, key=lambda v: v[0] if math.isfinite(v[0]) else -1.0)
+            meas = w[0]
+            iv_out = (w[1], w[2]) if w[1] is not None else None
+        else:
+            meas, iv_out = float("nan"), None
+        return Claim.decided(
+            "fig12_learnable_gap_small", "12b",
+            "The learnable-embedding improvement ΔL = L_fixed − L_learnable is an order of magnitude smaller than the "
+            f"loss (ΔL ~ 1e-3 where L ~ 1e-2: judged where L_fixed = {level:g})", "≈ 0.1 (1e-3 vs 1e-2)", meas, iv_out,
+            f"t* where L_fixed = {level:g}", dec,
+            rule_threshold(f"ΔL/L_fixed at t* (L_fixed(t*) = {level:g}) at every K", lim, above=False,
+                           allowance=rules["gap_allowance"]) + f" ({lim:g} ≈ 10^-0.5: closer to 0.1 than to 1 in log)",
+            "measured: the largest ΔL/L_fixed over K at t*; interval: its 95% CI over paired seeds where ≥ 3. Per K: "
+            + ("; ".join(per) or "no fixed/learnable pair with common t") + ".",
+            interval_kind=CI_SEEDS if iv_out else NO_INTERVAL, reasons=[d.reason for d in decs])
 
 
 EXPERIMENT = Fig12()

@@ -24,7 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from supdyn.config import RunConfig
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading
+from supdyn.experiments.rules import BOOTSTRAP, NO_INTERVAL, Decision, equivalence, rule_equivalence
+from supdyn.fit.intervals import t_interval, tost
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
 from supdyn.experiments.common import n_of, num, width_curves
 from supdyn.fit import fit_width_scaling, plateau_loss
@@ -105,8 +107,8 @@ class Fig13(Experiment):
             fit_flat["beta_interval"] = list(bootstrap_beta([c["losses"] for c in sel], [c["t"] for c in sel],
                                                             [c["K"] for c in sel], frac, n_boot))
             method = f"percentile bootstrap over seeds ({n_boot} resamples)"
-        rules = {"beta_target": float(an.get("beta_target", 1.30)), "beta_tol": float(an.get("beta_tol", 0.15)),
-                 "beta_partly": float(an.get("beta_partly", 0.4)), "plateau_slope_tol": tol,
+        rules = {"beta_target": float(an.get("beta_target", 1.30)), "beta_margin": float(an.get("beta_margin", 0.15)),
+                 "plateau_slope_tol": tol,
                  "min_widths": int(an.get("min_widths", 3))}
         return {"mode": mode, "reading": reading.name, "final_fraction": frac, "k_range": [lo, hi],
                 "points": points, "fit": fit_flat, "fit_all": fit_all, "interval_method": method, "rules": rules}
@@ -115,7 +117,7 @@ class Fig13(Experiment):
         pts, rules, fit, fit_all = result["points"], result["rules"], result["fit"], result["fit_all"]
         flat = [p for p in pts if p["reached"]]
         not_flat = [p["K"] for p in pts if not p["reached"]]
-        tgt, tol, partly = rules["beta_target"], rules["beta_tol"], rules["beta_partly"]
+        tgt = rules["beta_target"]
         per = "; ".join(f"K={p['K']}: L_∞ = {p['plateau']:.4g} on t ∈ [{p['t_lo']:.3g}, {p['t_hi']:.3g}], final "
                         f"slope {num(p['final_slope']):.3f} ({'plateau' if p['reached'] else 'NOT a plateau'})"
                         for p in pts)
@@ -124,36 +126,44 @@ class Fig13(Experiment):
         all_text = (f"β over all {len(pts)} widths (plateau or not; biased low when the large widths are "
                     f"still further from their plateau): {b_all:.3f} [{num(ia[0]):.3f}, {num(ia[1]):.3f}] "
                     "(regression interval)")
+        margin = rules["beta_margin"]
         if len(flat) < rules["min_widths"]:
-            measured, iv, verdict = b_all, None, "not tested"
-            head = (f"NOT TESTED: only {len(flat)} width(s) reached the plateau (need {rules['min_widths']}); "
-                    f"no plateau for K = {not_flat} within their t_max (the windows are listed per width below). "
-                    f"measured = the apparent β over all widths, not a "
-                    f"plateau estimate. ")
+            measured, iv, kind = b_all, None, NO_INTERVAL
+            dec = Decision("untested" if not pts else "inconclusive",
+                           f"only {len(flat)} width(s) reached the plateau (need {rules['min_widths']}): no plateau for "
+                           f"K = {not_flat} within their t_max")
+            head = "measured = the apparent β over all widths, not a plateau estimate. "
         else:
             measured = num(fit["beta"])
             lo, hi = (num(x) for x in fit["beta_interval"])
             iv = (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
-            verdict = verdict_by_interval(measured, iv, tgt, tol, partly)
+            if "bootstrap" in result["interval_method"]:
+                lo90, hi90, p = lo, hi, None  # the 95% percentile interval stands in (conservatively) for the 90%
+                kind = BOOTSTRAP
+            else:
+                i90 = t_interval(measured, num(fit.get("beta_se")), len(flat) - 2, 0.90)
+                lo90, hi90, kind = i90.lo, i90.hi, "CI 95% of the regression (Student t on n − 2 dof)"
+                p = tost(measured, num(fit.get("beta_se")), len(flat) - 2, tgt, margin).p if len(flat) > 2 else None
+            dec = equivalence(measured, lo90, hi90, tgt, margin, label="β", p_tost=p)
             head = f"β fitted over the {len(flat)} widths that reached the plateau ({result['interval_method']}). "
-            if not_flat and verdict == "reproduced":
-                verdict = "partly"
-                head += f"Capped at partly: K = {not_flat} did not reach the plateau. "
+            if not_flat and dec.outcome == "pass":
+                dec = Decision("inconclusive", f"{dec.reason}, but K = {not_flat} did not reach the plateau: the "
+                               "sweep's law is not established over all its widths")
         ks = [p["K"] for p in flat]
-        return [Claim(
+        return [Claim.decided(
             "fig13_plateau_width_exponent", "13 / App. A.4",
             "The final plateau loss falls with width as a power law L_∞ ∝ K^−β with β ≈ 1.3",
             "1.30 ± 0.01", measured, iv,
             f"last {result['final_fraction']:g} of each curve in log t; K ∈ {ks if ks else [p['K'] for p in pts]}, "
             f"N = {n_of(pts)}",
-            verdict,
+            dec,
             f"a width has reached its plateau if |d log L / d log t| ≤ {rules['plateau_slope_tol']:g} over the "
-            f"averaging window; with ≥ {rules['min_widths']} such widths: reproduced if the 95% interval of β "
-            f"overlaps [{tgt - tol:.2f}, {tgt + tol:.2f}], partly if it overlaps "
-            f"[{tgt - partly:.2f}, {tgt + partly:.2f}], "
-            "else not reproduced; capped at partly if any width of the sweep did not reach its plateau; "
-            f"not tested with fewer than {rules['min_widths']} plateaus",
-            head + all_text + ". Per width: " + per + ".")]
+            f"averaging window; with ≥ {rules['min_widths']} such widths: "
+            + rule_equivalence("β", tgt, margin, "(90% CI: regression on n − 2 dof, or the 95% bootstrap interval "
+                                                 "over seeds as a conservative stand-in)")
+            + f"; inconclusive with fewer than {rules['min_widths']} plateaus or when a width of the sweep did not "
+            "reach its plateau (it can then fail, not pass)",
+            head + all_text + ". Per width: " + per + ".", interval_kind=kind)]
 
 
 EXPERIMENT = Fig13()

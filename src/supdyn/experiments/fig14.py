@@ -22,7 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from supdyn.config import RunConfig
-from supdyn.experiments.base import STATED, Claim, Experiment, Reading, verdict_by_interval
+from supdyn.experiments.base import STATED, Claim, Experiment, Reading
+from supdyn.experiments.rules import BOOTSTRAP, NO_INTERVAL, Decision, equivalence, rule_equivalence
+from supdyn.fit.intervals import t_interval, tost
 from supdyn.experiments.fig7 import EXPERIMENT as FIG7
 from supdyn.experiments.common import (cost_model, curve_rows, frontier, iso_table, n_of, no_frontier, num,
                                        rules_of, sci, width_curves)
@@ -59,7 +61,7 @@ class Fig14(Experiment):
         segs = interior_segments(fr.get("C", []), fr.get("interior", []))
         # per grid C: interior / edge / undetermined (a neighbour of the argmin has no data there)
         status = iso_table(curves, np.asarray(fr["C"]), cost)["status"] if len(fr.get("C", [])) else []
-        rules = rules_of(an, {"gamma_target": 0.27, "gamma_tol": 0.05, "gamma_partly": 0.10})
+        rules = rules_of(an, {"gamma_target": 0.27, "gamma_margin": 0.05})
         return {"mode": mode, "reading": reading.name, "cost": cost_text, "curves": curve_rows(curves, cost),
                 "frontier": fr, "status": status, "interior_segments": segs, "n_boot": n_boot, "rules": rules,
                 "paper_gamma": float(an.get("paper_gamma", 0.2702))}
@@ -69,11 +71,19 @@ class Fig14(Experiment):
         g = num(fr.get("gamma"))
         lo, hi = (num(x) for x in fr.get("gamma_interval", [None, None]))
         iv = (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
-        tgt, tol, partly = rules["gamma_target"], rules["gamma_tol"], rules["gamma_partly"]
-        verdict = verdict_by_interval(g, iv, tgt, tol, partly)
-        capped = verdict == "reproduced" and iv is None
-        if capped:
-            verdict = "partly"
+        tgt, margin = rules["gamma_target"], rules["gamma_margin"]
+        n_eff = int(fr.get("n_eff", 0) or 0)
+        if fr.get("gamma_method") == "regression" and n_eff > 2:
+            i90 = t_interval(g, num(fr.get("gamma_se")), n_eff - 2, 0.90)
+            lo90, hi90 = i90.lo, i90.hi
+            p = tost(g, num(fr.get("gamma_se")), n_eff - 2, tgt, margin).p
+        else:  # bootstrap: the 95% percentile interval stands in (conservatively) for the 90%
+            lo90, hi90 = iv if iv else (None, None)
+            p = None
+        dec = equivalence(g, lo90, hi90, tgt, margin, label="γ", p_tost=p)
+        if iv is None and math.isfinite(g):
+            dec = Decision("inconclusive", f"γ = {g:.3g} has no interval: {n_eff} distinct interior argmin width(s), "
+                           "need ≥ 3 (1 seed) or ≥ 2 seeds per width")
         segs = result["interior_segments"]
         rng = "; ".join(f"[{sci(a)}, {sci(b)}]" for a, b in segs) or "none"
         method = {"bootstrap": f"percentile bootstrap over seeds ({result['n_boot']} resamples, the seeds of "
@@ -91,17 +101,19 @@ class Fig14(Experiment):
                    f"argmin: {rng}. N = {n_of(result['curves'])}, widths {ks}, t_max per K {t_max}; "
                    f"{result['cost']}. "
                    f"Paper: {result['paper_gamma']:g}."
-                   + (" Verdict capped at partly: no interval (fewer than 3 distinct argmin widths with 1 seed)."
-                      if capped else "") + why)
+                   + why)
         window = f"C ∈ {rng} ({result['cost']})" if segs else result["cost"]
-        return [Claim(
+        kind = {"bootstrap": BOOTSTRAP, "regression": "CI 95% of the regression (Student t on n_eff − 2 dof)"}.get(
+            fr.get("gamma_method", "none"), NO_INTERVAL)
+        return [Claim.decided(
             "fig14_kopt_compute_exponent", "14",
             "The compute-optimal width grows as a power of compute, K_opt ∝ C^γ with γ ≈ 0.27 (K doubles "
-            "roughly as C grows tenfold)", "≈ 0.2702", g, iv, window, verdict,
-            f"reproduced if the 95% interval of γ overlaps [{tgt - tol:.2f}, {tgt + tol:.2f}] (or γ lies in it); "
-            f"partly if within [{tgt - partly:.2f}, {tgt + partly:.2f}], or 'reproduced' without an interval; "
-            "else not reproduced; not tested if fewer than 2 compute values have an interior optimum",
-            details)]
+            "roughly as C grows tenfold)", "≈ 0.2702", g, iv, window, dec,
+            rule_equivalence("γ", tgt, margin, "(90% CI: regression on n_eff − 2 dof, or the 95% bootstrap interval "
+                                               "over seeds as a conservative stand-in)")
+            + "; inconclusive without an interval (fewer than 3 distinct optimal widths and 1 seed); not tested if "
+            "fewer than 2 compute values have an interior optimum",
+            details, interval_kind=kind)]
 
 
 EXPERIMENT = Fig14()

@@ -29,6 +29,7 @@ import numpy as np
 from supdyn.data import frequencies, teacher_diagonal
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
 from supdyn.experiments.common import num, rules_of, seed_summary
+from supdyn.experiments.rules import CI_SEEDS, NO_INTERVAL, Decision, all_members, rule_threshold, threshold
 from supdyn.fit import time_to_loss
 from supdyn.theory.exact import ExactTheory
 
@@ -122,7 +123,8 @@ class Fig8(Experiment):
         out: dict[str, Any] = {"mode": mode, "reading": reading.name, "t_probe": t_probe, "half": half,
                                "min_count": min_count, "n_common": int(common.sum()),
                                "n_features": int(common.size), "common": common}
-        out["rules"] = rules_of(an, {"f_sup_min": 0.8, "f_nosup_max": 0.5, "f_gap_partly": 0.2})
+        out["rules"] = rules_of(an, {"f_sup_min": 0.8, "f_nosup_max": 0.5, "f_allowance": 0.05,
+                                     "spread_ratio_max": 0.5, "spread_allowance": 0.1})
         for key, group in (("nosup", nosup), ("sup", sup)):
             stats = []
             for p in group:
@@ -184,47 +186,55 @@ class Fig8(Experiment):
         th = result.get("theory", {})
         common = (f"{result['n_common']} of {result['n_features']} features (eval_size·p_i ≥ {result['min_count']:g} "
                   "and active in the evaluation set)")
-        if not (math.isfinite(f_ns) and math.isfinite(f_sp)):
-            v1 = "not tested"
-        elif f_sp >= rules["f_sup_min"] and f_ns <= rules["f_nosup_max"]:
-            v1 = "reproduced"
-        elif f_sp >= f_ns + rules["f_gap_partly"]:
-            v1 = "partly"
-        else:
-            v1 = "not reproduced"
-        # spread: a censored value is a lower bound; decide only what the bounds allow
-        if not (math.isfinite(s_ns) and math.isfinite(s_sp)):
-            v2 = "not tested"
-        elif not c_sp and s_sp <= 0.5 * s_ns:
-            v2 = "reproduced"
-        elif not c_sp and s_sp < s_ns:
-            v2 = "partly"
-        elif not c_ns and s_sp >= s_ns:
-            v2 = "not reproduced"
-        else:
-            v2 = "not tested"
+        allow = rules["f_allowance"]
+
+        def iv_of(block: dict[str, Any], key: str) -> tuple[float | None, float | None]:
+            iv = block.get(key + "_interval")
+            n = len(block.get("runs", []))
+            return (iv[0], iv[1]) if iv and n >= 3 else (None, None)
+
+        d_sup = threshold(f_sp, *iv_of(sp, "f_half_common"), rules["f_sup_min"], above=True, allowance=allow,
+                          label="f_sup")
+        d_ns = threshold(f_ns, *iv_of(ns, "f_half_common"), rules["f_nosup_max"], above=False, allowance=allow,
+                         label="f_nosup")
+        v1 = all_members([d_sup, d_ns], ["with superposition", "without"], "side")
+        # spread ratio: a censored spread is a lower bound; decide only what the bounds allow
+        ratio = s_sp / s_ns if math.isfinite(s_sp) and math.isfinite(s_ns) and s_ns > 0 else float("nan")
+        lim = rules["spread_ratio_max"]
+        v2 = threshold(ratio, None, None, lim, above=False, allowance=rules["spread_allowance"],
+                       label="spread_sup / spread_nosup")
+        if c_sp and v2.outcome == "pass":
+            v2 = Decision("inconclusive", f"{v2.reason}, but spread_sup is censored at t_max (a lower bound)")
+        if c_ns and v2.outcome == "fail":
+            v2 = Decision("inconclusive", f"{v2.reason}, but spread_nosup is censored at t_max (a lower bound)")
         k_sup = sp.get("K", "?")
         return [
-            Claim("fig8_parallel_learning", "8",
-                  "With superposition all features are learned in parallel; without, only the frequent "
-                  "ones (sequentially)", "≈ all learned with superposition, few without",
-                  f_sp, sp.get("f_half_common_interval"), f"t = {tp:g}", v1,
-                  f"fraction f of features with L_i(t) ≤ {half:g}·L_i(0) at t = {tp:g}: reproduced if "
-                  f"f_sup ≥ {rules['f_sup_min']:g} and f_nosup ≤ {rules['f_nosup_max']:g}; partly if "
-                  f"f_sup ≥ f_nosup + {rules['f_gap_partly']:g}; else not reproduced",
-                  f"measured f_sup (K = {k_sup}) = {f_sp:.3f}, f_nosup (K = N) = {f_ns:.3f} over {common}; "
-                  f"exact theory without superposition: {num(th.get('f_half_common')):.3f} on that set, "
-                  f"{num(th.get('f_half_all')):.3f} over all features; f_sup over its own resolved "
-                  f"features {num(sp.get('f_half_own')):.3f}. Interval: {sp.get('interval_method', '')}."),
-            Claim("fig8_halftime_spread", "8",
-                  "Without superposition half-loss times spread over decades (a wave front in i); with "
-                  "superposition they cluster", "narrower with superposition",
-                  s_sp, sp.get("spread_common_interval"), "t ≤ t_max, half-loss times", v2,
-                  "10–90% range of log10 t_half,i (decades): reproduced if spread_sup ≤ ½ spread_nosup; "
-                  "partly if spread_sup < spread_nosup; not reproduced if spread_sup ≥ spread_nosup; a "
-                  "spread censored at t_max is a lower bound and only decides what it can (else not tested)",
-                  f"spread with superposition {s_sp:.2f} decades{' (lower bound, censored)' if c_sp else ''}, "
-                  f"without {s_ns:.2f}{' (lower bound, censored)' if c_ns else ''}, over {common}."),
+            Claim.decided(
+                "fig8_parallel_learning", "8",
+                "With superposition all features are learned in parallel; without, only the frequent "
+                "ones (sequentially)", "≈ all learned with superposition, few without",
+                f_sp, sp.get("f_half_common_interval"), f"t = {tp:g}", v1,
+                f"fraction f of features with L_i(t) ≤ {half:g}·L_i(0) at t = {tp:g}: reproduced if f_sup > "
+                f"{rules['f_sup_min']:g} and f_nosup < {rules['f_nosup_max']:g} (both sides; the whole 95% CI over "
+                f"≥ 3 seeds, or with 1 seed by the allowance {allow:g}); not reproduced if either is on the wrong side "
+                "(likewise); else inconclusive",
+                f"measured f_sup (K = {k_sup}) = {f_sp:.3f}, f_nosup (K = N) = {f_ns:.3f} over {common}; "
+                f"exact theory without superposition: {num(th.get('f_half_common')):.3f} on that set, "
+                f"{num(th.get('f_half_all')):.3f} over all features; f_sup over its own resolved "
+                f"features {num(sp.get('f_half_own')):.3f}. Interval: {sp.get('interval_method', '')}.",
+                interval_kind=CI_SEEDS if sp.get("f_half_common_interval") else NO_INTERVAL,
+                reasons=[d_sup.reason, d_ns.reason]),
+            Claim.decided(
+                "fig8_halftime_spread", "8",
+                "Without superposition half-loss times spread over decades (a wave front in i); with "
+                "superposition they cluster", "narrower with superposition",
+                ratio, None, "t ≤ t_max, half-loss times", v2,
+                rule_threshold("spread_sup / spread_nosup of the 10–90% range of log10 t_half,i", lim, above=False,
+                               allowance=rules["spread_allowance"])
+                + "; a spread censored at t_max is a lower bound and decides only what it can (else inconclusive)",
+                f"spread with superposition {s_sp:.2f} decades{' (lower bound, censored)' if c_sp else ''}, "
+                f"without {s_ns:.2f}{' (lower bound, censored)' if c_ns else ''}, over {common}; 1 seed per side "
+                "in quick mode: no interval.", interval_kind=NO_INTERVAL),
         ]
 
 
