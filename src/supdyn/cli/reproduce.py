@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             results.setdefault(name, {})[reading.name] = result
             suffix = "" if reading is ex.STATED else f"__{reading.name}"
             _write_atomic(out / "results" / f"{name}{suffix}.json", json.dumps(result))
-            rows = [dict(c.to_dict(), reading=reading.name) for c in exp.claims(result)]
+            rows = [dict(c.to_dict(), reading=reading.name, experiment=name) for c in exp.claims(result)]
             (all_claims if reading is ex.STATED else reading_claims).extend(rows)
             if reading is ex.STATED:
                 titles[name] = exp.title
@@ -207,9 +207,11 @@ def run(args: argparse.Namespace) -> int:
         all_claims_doc = all_claims
     versions = {"supdyn": __version__, "python": platform.python_version(), **_versions()}
     settings = {m: ex.settings(m) for m in (mode,)}
+    caption = getattr(figures, "caption", lambda n: "")
+    captions = {name: caption(name) for name in fig_files}
     page = write_report(out, claims=all_claims_doc, figures=fig_files, titles=titles, settings=settings,
                         versions=versions, mode=mode, wall_time=time.perf_counter() - t_start,
-                        extra_sections=extra)
+                        extra_sections=extra, captions=captions)
     _print_claims(all_claims)
     print(f"report: {page}  claims: {out / 'claims.json'}  ({time.perf_counter() - t_start:.0f} s)",
           file=sys.stderr)
@@ -306,16 +308,24 @@ def _versions() -> dict[str, str]:
 
 
 def _print_claims(claims: list[dict[str, Any]]) -> None:
+    """The tally, then the paper's claims and our checks as two plain tables (stdout)."""
     if not claims:
         return
+    from supdyn.report import split_rows, tally_text
+
     w = max(len(c["id"]) for c in claims)
-    print(f"{'claim':<{w}}  {'paper':>14}  {'measured':>10}  {'interval':>20}  verdict")
-    for c in claims:
-        iv = c.get("interval")
-        iv_s = f"[{iv[0]:.3g}, {iv[1]:.3g}]" if iv else "—"
-        m = c.get("measured")
-        m_s = f"{m:.4g}" if m is not None else "—"
-        print(f"{c['id']:<{w}}  {c['paper_value']:>14}  {m_s:>10}  {iv_s:>20}  {c['verdict']}")
+    print(tally_text(claims))
+    for title, rows in zip(("paper claims", "our checks"), split_rows(claims)):
+        if not rows:
+            continue
+        print(f"\n{title}:")
+        print(f"{'id':<{w}}  {'paper':>14}  {'measured':>10}  {'interval':>20}  verdict")
+        for c in rows:
+            iv = c.get("interval")
+            iv_s = f"[{iv[0]:.3g}, {iv[1]:.3g}]" if iv else "—"
+            m = c.get("measured")
+            m_s = f"{m:.4g}" if m is not None else "—"
+            print(f"{c['id']:<{w}}  {c['paper_value']:>14}  {m_s:>10}  {iv_s:>20}  {c['verdict']}")
 
 
 __all__ = ["add_parser", "run", "ConfigError"]

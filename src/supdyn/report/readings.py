@@ -7,7 +7,8 @@ Input (from ``supdyn reproduce --readings``): ``results`` = {experiment: {readin
 * the readings (their choices and the runs each one trained: the stated reading uses the mode's grid,
   the others the reduced ``[readings]`` grids, so a verdict may rest on fewer (a, b, K) points);
 * the table claim × reading → measured value, 95% interval and verdict (colour), and per claim the
-  readings under which it is reproduced / partly / not reproduced / not tested;
+  readings under which it is reproduced (check: passed) / inconclusive / not reproduced (failed) / not
+  tested;
 * the figure drawn by :mod:`supdyn.figures.readings` (Fig. 5's layout, one line per reading), given
   as its files;
 * plain sentences generated from the table. Nothing is selected or tuned: every reading is shown.
@@ -20,9 +21,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-VERDICT_ORDER = ("reproduced", "partly", "not reproduced", "not tested")
-COLOURS = {"reproduced": "#d8f0d8", "partly": "#fbefc9", "not reproduced": "#f6d5d5", "not tested": "#e6e6e6",
-           None: "#ffffff"}
+VERDICT_ORDER = ("reproduced", "passed", "inconclusive", "not reproduced", "failed", "not tested")
+COLOURS = {"reproduced": "#d8f0d8", "passed": "#d8f0d8", "inconclusive": "#fbefc9", "not reproduced": "#f6d5d5",
+           "failed": "#f6d5d5", "not tested": "#e6e6e6", None: "#ffffff"}
 
 
 def _f(x: Any) -> float:
@@ -85,10 +86,11 @@ def sentences(ids: Sequence[str], cells: dict[tuple[str, str], dict[str, Any]], 
     if uni:
         both = [r.name for r in readings if all(cells.get((c, r.name), {}).get("verdict") == "reproduced" for c in uni)]
         some = [r.name for r in readings if r.name not in both and
-                all(cells.get((c, r.name), {}).get("verdict") in ("reproduced", "partly") for c in uni)]
+                all(cells.get((c, r.name), {}).get("verdict") in ("reproduced", "inconclusive") for c in uni)]
         out.append(f"The universal α ≈ 1 of the superposition student (fig5, {' and '.join(uni)}) is reproduced "
                    f"under {len(both)} of {len(readings)} readings ({_names(both)}); "
-                   f"at least partly under {_names(some) if some else 'no other'}; "
+                   f"not refuted but not decided (inconclusive on some point) under "
+                   f"{_names(some) if some else 'no other'}; "
                    f"every other reading fails it on at least one point or leaves it untested.")
     for cid in ids:
         v = by[cid]
@@ -126,7 +128,8 @@ def _cell(c: dict[str, Any] | None) -> str:
     iv = c.get("interval")
     ivs = f"<br><small>[{_fmt(iv[0])}, {_fmt(iv[1])}]</small>" if iv else ""
     v = c.get("verdict")
-    tip = html.escape(f"{c.get('rule', '')} | {c.get('details', '')}", quote=True)
+    why = " ".join(str(x) for x in (c.get("reasons") or []))
+    tip = html.escape(f"{c.get('rule', '')} | {why} | {c.get('details', '')}", quote=True)
     return (f"<td class='rv' data-verdict='{html.escape(str(v))}' style='background:{COLOURS.get(v, '#fff')}' "
             f"title='{tip}'>{_fmt(c.get('measured'))}{ivs}<br><small>{html.escape(str(v))}</small></td>")
 
