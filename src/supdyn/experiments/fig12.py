@@ -96,7 +96,8 @@ class Fig12(Experiment):
                 if kind in p:
                     p[kind].pop("loss_seeds", None)
         rules = rules_of(an, {"alpha_target": 1.0, "alpha_margin": 0.15, "dalpha_margin": 0.1, "gap_max": 0.316,
-                              "gap_allowance": 0.05, "gap_loss_level": 1e-2})
+                              "gap_allowance": 0.05, "gap_loss_level": 1e-2,
+                              "lower_allowance": 0.01})
         rules["gap_tol"] = 0.1  # the figure's reference line: ΔL/L = 0.1, "an order of magnitude smaller"
         return {"mode": mode, "reading": reading.name, "fit_window": list(fw), "fit_offset": reading.fit_offset,
                 "pairs": pairs, "rules": rules}
@@ -119,7 +120,33 @@ class Fig12(Experiment):
             interval_kind=ENVELOPE, reasons=res["member_reasons"])]
         out.append(self._dalpha(learn, rules, win))
         out.append(self._gap(pairs, rules, win))
+        out.append(self._lower(pairs, rules, result["fit_window"]))
         return out
+
+    @staticmethod
+    def _lower(pairs: list[dict[str, Any]], rules: dict[str, float], fw: Sequence[float]) -> Claim:
+        """ΔL = L_fixed − L_learnable > 0 at every evaluated t of the window, at every K: decided on the
+        smallest ΔL/L_fixed over the window (seed-mean curves)."""
+        allow = rules["lower_allowance"]
+        decs, names, per, vals = [], [], [], []
+        for p in pairs:
+            if p.get("rel_delta") is None or "learnable" not in p:
+                continue
+            t, rel = np.asarray(p["learnable"]["t"], dtype=float), np.asarray(p["rel_delta"], dtype=float)
+            m = (t >= fw[0]) & (t <= fw[1]) & np.isfinite(rel)
+            v = float(rel[m].min()) if m.any() else float("nan")
+            decs.append(threshold(v, None, None, 0.0, above=True, allowance=allow, label=f"min ΔL/L_fixed(K={p['K']})"))
+            names.append(f"K={p['K']}")
+            vals.append(v)
+            per.append(f"K={p['K']}: min ΔL/L_fixed = {v:.3g} (seeds {p['learnable']['seeds']})")
+        return Claim.decided(
+            "fig12_learnable_lower_loss", "12b",
+            "Learnable embeddings reach a lower loss than fixed ones (ΔL = L_fixed − L_learnable > 0)", "ΔL > 0",
+            min(vals) if vals else float("nan"), None, window_text(fw), all_members(decs, names, "width"),
+            rule_threshold("the smallest ΔL/L_fixed over the window's evaluated t, every K", 0.0, above=True,
+                           allowance=allow),
+            "seed-mean curves; no interval. " + ("; ".join(per) or "no fixed/learnable pair") + ".",
+            interval_kind=NO_INTERVAL, reasons=[d.reason for d in decs])
 
     @staticmethod
     def _dalpha(learn: list[dict[str, Any]], rules: dict[str, float], win: str) -> Claim:

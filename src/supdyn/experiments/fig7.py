@@ -109,7 +109,7 @@ class Fig7(Experiment):
             else:
                 d = Decision("inconclusive", f"argmin K over increasing C: {kk}: not monotone or unchanged")
         rows.append(Claim.decided(
-            "fig7_optimal_width_grows_with_compute", "7a",
+            "fig7_kopt_increases_with_compute", "7a",
             "The optimal model size increases with the compute budget", "K_opt grows with C", meas, None, window, d,
             "the argmin K of the decided iso-compute levels (interior or edge), in order of C: reproduced if "
             "non-decreasing and larger at the largest C than at the smallest; not reproduced if smaller there; "
