@@ -1,0 +1,219 @@
+"""The verdict rules on synthetic data with known answers: intervals against their formulas, the TOST
+equivalence test, the threshold and set rules, and whole experiments on curves of known exponents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from supdyn import experiments as ex
+from supdyn.config import RunConfig
+from supdyn.experiments.common import alpha_set_decision, pooled_seed_sd, seed_fit
+from supdyn.experiments.rules import Decision, all_members, equivalence, threshold, word
+from supdyn.fit.intervals import mean_interval, paired_interval, t_interval, tost, welch_interval
+from supdyn.store import StoredRun
+
+T = np.concatenate([[0.0], np.logspace(0, 4, 41)])
+W = (1e3, 1e4)
+
+
+def power(alpha: float, c: float = 10.0, l0: float = 1e-3, t: np.ndarray = T) -> np.ndarray:
+    return np.where(t > 0, c * np.where(t > 0, t, 1.0) ** -alpha + l0, c + l0)
+
+
+def seeds_of(alphas: list[float], noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """(n_seeds, n_times) curves c t^-α_i + L0, each with multiplicative log-normal noise."""
+    rng = np.random.default_rng(seed)
+    return np.stack([power(a) * np.exp(noise * rng.standard_normal(T.size)) for a in alphas])
+
+
+def cfg(**kw) -> RunConfig:
+    base = dict(n_features=1024, d_hidden=256, a=1.1, b=0.0, t_max=1e4, lr=1.0)
+    return RunConfig().replace(**{**base, **kw})
+
+
+def fake_run(c: RunConfig, loss: np.ndarray) -> StoredRun:
+    return StoredRun(c.run_id, c, {"t": T.copy(), "loss": np.asarray(loss, float)}, {"wall_time": 1.0, "diverged": False})
+
+
+# -- intervals against their formulas ---------------------------------------------------------------
+
+def test_mean_interval_is_students_t_by_hand():
+    x = [1.0, 2.0, 4.0]
+    m, s = 7 / 3, math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
+    iv = mean_interval(x, 0.95)
+    q = 4.302652729911275  # t_{0.975, 2} (tables)
+    assert iv.estimate == pytest.approx(m) and iv.dof == 2
+    assert (iv.lo, iv.hi) == pytest.approx((m - q * s / math.sqrt(3), m + q * s / math.sqrt(3)))
+    assert not mean_interval([1.0], 0.95).defined  # one value: no interval
+
+
+def test_welch_matches_hand_formula_and_paired_uses_differences():
+    x, y = [1.0, 2.0, 3.0, 4.0], [2.0, 2.5, 2.0, 2.5, 3.0]
+    va, vb = np.var(x, ddof=1) / 4, np.var(y, ddof=1) / 5
+    nu = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 4)
+    iv = welch_interval(x, y, 0.95)
+    assert iv.dof == pytest.approx(nu) and iv.se == pytest.approx(math.sqrt(va + vb))
+    assert iv.estimate == pytest.approx(np.mean(x) - np.mean(y))
+    p = paired_interval([1.0, 2.0, 3.0], [0.5, 1.6, 2.4], 0.95)
+    q = mean_interval([0.5, 0.4, 0.6], 0.95)
+    assert (p.lo, p.hi) == pytest.approx((q.lo, q.hi))
+
+
+def test_student_t_interval_covers_the_mean_at_its_level():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(4000):
+        iv = mean_interval(rng.normal(0.3, 1.0, 3), 0.90)
+        hits += iv.lo <= 0.3 <= iv.hi
+    assert abs(hits / 4000 - 0.90) < 0.02
+
+
+def test_tost_p_below_alpha_iff_the_90_interval_lies_inside_the_band():
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        est, se, dof = rng.normal(0, 0.1), abs(rng.normal(0.05, 0.02)) + 1e-3, int(rng.integers(1, 10))
+        res = tost(est, se, dof, 0.0, 0.1, alpha=0.05)
+        iv = t_interval(est, se, dof, 0.90)
+        assert res.equivalent == (-0.1 < iv.lo and iv.hi < 0.1)
+    assert math.isnan(tost(0.0, 0.01, 0, 0.0, 0.1).p)  # no degrees of freedom: no test
+
+
+# -- the rules ----------------------------------------------------------------------------------------
+
+def test_equivalence_rule_outcomes():
+    assert equivalence(1.0, 0.95, 1.05, 1.0, 0.1).outcome == "pass"
+    assert equivalence(1.3, 1.2, 1.4, 1.0, 0.1).outcome == "fail"  # entirely outside
+    assert equivalence(1.05, 0.98, 1.12, 1.0, 0.1).outcome == "inconclusive"  # crosses an edge
+    assert equivalence(1.0, 0.5, 1.5, 1.0, 0.1).outcome == "inconclusive"  # wider than the band
+    assert equivalence(1.0, 0.97, 1.03, 1.0, 0.1, seed_variation=False).outcome == "inconclusive"
+    assert equivalence(1.0, None, None, 1.0, 0.1).outcome == "inconclusive"  # no interval
+    assert equivalence(float("nan"), None, None, 1.0, 0.1).outcome == "untested"
+    assert equivalence(1.04, None, None, 1.0, 0.05, deterministic=True).outcome == "pass"
+    assert equivalence(1.06, None, None, 1.0, 0.05, deterministic=True).outcome == "fail"
+    # one seed with an allowance: can fail, never pass
+    assert equivalence(58, None, None, 400, 100, allowance=20).outcome == "fail"
+    assert equivalence(400, None, None, 400, 100, allowance=20).outcome == "inconclusive"
+
+
+def test_threshold_rule_outcomes():
+    assert threshold(0.5, 0.4, 0.6, 1.0, above=False).outcome == "pass"
+    assert threshold(0.9, 0.8, 1.1, 1.0, above=False).outcome == "inconclusive"
+    assert threshold(1.5, 1.2, 1.8, 1.0, above=False).outcome == "fail"
+    assert threshold(11.0, 10.5, 12.0, 10.0, above=True).outcome == "pass"
+    assert threshold(0.5, None, None, 1.0, above=False).outcome == "inconclusive"  # 1 seed, no allowance
+    assert threshold(0.5, None, None, 1.0, above=False, allowance=0.1).outcome == "pass"
+    assert threshold(0.95, None, None, 1.0, above=False, allowance=0.1).outcome == "inconclusive"
+    assert threshold(1.2, None, None, 1.0, above=False, allowance=0.1).outcome == "fail"
+    assert threshold(0.95, None, None, 1.0, above=False, deterministic=True).outcome == "pass"
+
+
+def test_set_rule_needs_every_member():
+    p, f, i, u = (Decision(o, o) for o in ("pass", "fail", "inconclusive", "untested"))
+    assert all_members([p, p, p], "abc").outcome == "pass"
+    assert all_members([p, f, p], "abc").outcome == "fail"
+    assert all_members([p, i, p], "abc").outcome == "inconclusive"
+    assert all_members([p, u], "ab").outcome == "inconclusive"
+    assert all_members([u, u], "ab").outcome == "untested"
+    assert all_members([], []).outcome == "untested"
+    assert (word("claim", "pass"), word("check", "fail")) == ("reproduced", "failed")
+
+
+# -- fitted exponents over seeds (known answers) ------------------------------------------------------
+
+def test_equal_exponents_pass_the_equivalence_test():
+    fit = seed_fit(T, seeds_of([1.0, 1.0, 1.0], noise=0.003), W, n_boot=50)
+    res = alpha_set_decision([("x", fit)], 1.0, 0.1, pooled_seed_sd([fit]))
+    assert res["decision"].outcome == "pass"
+    assert res["tests"][0]["kind"].startswith("CI 95% over seeds")
+
+
+def test_exponents_0_2_apart_fail_the_equivalence_test():
+    fit = seed_fit(T, seeds_of([1.2, 1.2, 1.2], noise=0.003), W, n_boot=50)
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None)["decision"].outcome == "fail"
+
+
+def test_a_wide_interval_is_inconclusive():
+    # seeds whose exponents spread by ±0.15 around 1.0: the 90% CI is wider than the ±0.1 band
+    fit = seed_fit(T, seeds_of([0.85, 1.0, 1.15]), W, n_boot=50)
+    d = alpha_set_decision([("x", fit)], 1.0, 0.1, None)
+    assert d["decision"].outcome == "inconclusive"
+    assert d["tests"][0]["hi90"] - d["tests"][0]["lo90"] > 0.2
+
+
+def test_one_seed_without_pooled_spread_cannot_pass():
+    fit = seed_fit(T, seeds_of([1.0]), W)
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None)["decision"].outcome == "inconclusive"
+    # with the seed SD pooled from a replicated point it can
+    rep = seed_fit(T, seeds_of([0.99, 1.0, 1.01]), W, n_boot=50)
+    pooled = pooled_seed_sd([rep, fit])
+    assert pooled["dof"] == 2 and pooled["sd"] == pytest.approx(0.01, rel=0.05)
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, pooled)["decision"].outcome == "pass"
+
+
+def test_a_set_claim_with_one_failing_member_fails():
+    good = seed_fit(T, seeds_of([1.0, 1.0, 1.0], noise=0.003), W, n_boot=50)
+    bad = seed_fit(T, seeds_of([0.6, 0.6, 0.6], noise=0.003, seed=3), W, n_boot=50)
+    res = alpha_set_decision([("good", good), ("good2", good), ("bad", bad)], 1.0, 0.15, None)
+    assert res["decision"].outcome == "fail" and "bad" in res["decision"].reason
+
+
+# -- whole experiments on synthetic runs ---------------------------------------------------------------
+
+def _fig12_runs(d_alpha: float) -> list[StoredRun]:
+    runs = []
+    for s in range(3):
+        rng = np.random.default_rng(s)
+        a_f = 1.0 + 0.005 * rng.standard_normal()
+        runs.append(fake_run(cfg(seed=s), power(a_f)))
+        runs.append(fake_run(cfg(seed=s, variant="learnable"), power(a_f + d_alpha)))
+    return runs
+
+
+def test_fig12_paired_exponents_equal_pass_and_0_2_apart_fail():
+    exp = ex.get("fig12")
+    same = {c.id: c for c in exp.claims(exp.analyze(_fig12_runs(0.0), "quick"))}
+    assert same["fig12_alpha_unchanged_by_learning"].verdict == "reproduced"
+    apart = {c.id: c for c in exp.claims(exp.analyze(_fig12_runs(0.2), "quick"))}
+    assert apart["fig12_alpha_unchanged_by_learning"].verdict == "not reproduced"
+    assert apart["fig12_alpha_unchanged_by_learning"].measured == pytest.approx(0.2, abs=1e-3)
+
+
+def test_fig12_gap_is_judged_at_the_claims_time():
+    """L_learnable = L_fixed · (1 − g(t)) with g small where L_fixed = 1e-2 and large late: the gap at t*
+    (L_fixed(t*) = 1e-2: 10 t*^-1 + 1e-3 = 1e-2 → t* = 1111) decides, not the worst time of the window."""
+    exp = ex.get("fig12")
+    g = np.where(T > 3e3, 0.6, 0.05)
+    runs = []
+    for s in range(3):
+        runs += [fake_run(cfg(seed=s), power(1.0)), fake_run(cfg(seed=s, variant="learnable"), power(1.0) * (1 - g))]
+    res = exp.analyze(runs, "quick")
+    c = {x.id: x for x in exp.claims(res)}["fig12_learnable_gap_small"]
+    assert res["pairs"][0]["gap_time"] == pytest.approx(10 / (1e-2 - 1e-3), rel=0.05)
+    assert c.measured == pytest.approx(0.05, abs=1e-6) and c.verdict == "reproduced"
+    assert res["pairs"][0]["gap"] == pytest.approx(0.6)  # the worst time of the window would have failed it
+
+
+def test_fig5_one_point_outside_fails_the_universal_claim():
+    exp = ex.get("fig5")
+    runs = [fake_run(cfg(a=1.1, d_hidden=256, seed=s), power(1.0 + 0.004 * s)) for s in range(3)]
+    runs += [fake_run(cfg(a=1.5, d_hidden=256), power(1.0)), fake_run(cfg(a=2.0, d_hidden=256), power(0.6))]
+    c = {x.id: x for x in exp.claims(exp.analyze(runs, "quick"))}
+    assert c["fig5_alpha_universal_a"].verdict == "not reproduced"
+    assert any("a=2" in r for r in c["fig5_alpha_universal_a"].reasons)
+    ok = runs[:4]
+    c = {x.id: x for x in exp.claims(exp.analyze(ok, "quick"))}
+    assert c["fig5_alpha_universal_a"].verdict == "reproduced"
+    # two rows for the acceleration: the paper's comparator and the finite-N theory
+    assert {"fig5_superposition_accelerates_exponent", "fig5_superposition_accelerates_exponent_finite_n"} <= set(c)
+    assert c["fig5_superposition_accelerates_exponent"].verdict == "reproduced"  # 1 / 0.0909 = 11 > 10
+    assert c["fig5_superposition_accelerates_exponent_finite_n"].verdict == "not reproduced"  # vs ≈ 0.7
+
+
+def test_deterministic_theory_rows_have_no_interval():
+    exp = ex.get("fig10_11")
+    rows = exp.claims(exp.analyze([], "smoke"))
+    theory = [c for c in rows if c.id.startswith(("fig10", "fig11"))]
+    assert theory and all(c.interval is None and c.interval_kind.startswith("none") for c in theory)
