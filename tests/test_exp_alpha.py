@@ -15,7 +15,7 @@ from supdyn import figures
 from supdyn.cli.reproduce import _clean, _json_default
 from supdyn.config import RunConfig
 from supdyn.experiments.base import VERDICTS
-from supdyn.experiments.common import band_verdict, safe_fit, seed_fit
+from supdyn.experiments.common import safe_fit, seed_fit
 from supdyn.store import Store, StoredRun
 from supdyn.sweep import ensure
 from supdyn.theory.exact import ExactTheory
@@ -85,15 +85,6 @@ def test_seed_fit_bootstrap_interval_covers_truth():
     assert abs(f["alpha"] - 1.0) < 0.05 and f["hi"] - f["lo"] < 0.2
 
 
-def test_band_verdict():
-    f = lambda a, lo=None, hi=None: {"alpha": a, "lo": a if lo is None else lo, "hi": a if hi is None else hi}  # noqa: E731
-    assert band_verdict([f(0.9), f(1.1)], 1.0, 0.15, 0.3) == "reproduced"
-    assert band_verdict([f(0.8, 0.7, 0.86)], 1.0, 0.15, 0.3) == "reproduced"  # interval reaches the band
-    assert band_verdict([f(0.9), f(1.25)], 1.0, 0.15, 0.3) == "partly"
-    assert band_verdict([f(0.5)], 1.0, 0.15, 0.3) == "not reproduced"
-    assert band_verdict([f(float("nan"))], 1.0, 0.15, 0.3) == "not tested"
-
-
 # -- experiments on synthetic runs ------------------------------------------------------------------
 
 def test_fig5_alpha_and_acceleration():
@@ -105,16 +96,21 @@ def test_fig5_alpha_and_acceleration():
     alphas = {(p["a"], p["b"], p["K"]): p["fit"]["alpha"] for p in res["points"]}
     assert alphas[(2.0, 0.0, 128)] == pytest.approx(1.02, abs=1e-6)
     c = {x.id: x for x in exp.claims(res)}
-    assert c["fig5_alpha_universal_a"].verdict == "reproduced"
+    # one seed per point and no replicated point: the intervals hold no seed-to-seed variation, so the
+    # equivalence test cannot pass (tests/test_verdicts.py has the replicated cases)
+    assert c["fig5_alpha_universal_a"].verdict == "inconclusive"
+    assert any("seed" in r for r in c["fig5_alpha_universal_a"].reasons)
     assert c["fig5_alpha_universal_a"].measured == pytest.approx(1.01, abs=1e-6)  # mean of 1.0 (x2), 1.02 (x2)
     assert c["fig5_alpha_universal_b"].measured == pytest.approx(1.02, abs=1e-6)
     # oracle for the no-superposition exponent: the exact theory's own log-log slope on the window
     th = ExactTheory.from_config(cfg().data)
     tw = T[(T >= 1e3) & (T <= 1e4)]
     slope = -np.polyfit(np.log(tw), np.log(th.loss(tw)), 1)[0]
-    acc = c["fig5_superposition_accelerates_exponent"]
+    acc = c["fig5_superposition_accelerates_exponent_finite_n"]
     assert acc.measured == pytest.approx(1.0 / slope, rel=0.02)
     assert acc.verdict == "not reproduced"  # the finite-N theory has α ≈ 0.7, not 0.09
+    paper = c["fig5_superposition_accelerates_exponent"]  # against eq. 8's (a − 1)/a = 0.0909: 1.0/0.0909 = 11
+    assert paper.measured == pytest.approx(11.0, rel=1e-3)
     bad = exp.claims(exp.analyze([fake_run(cfg(a=2.0), power(0.5))], "quick"))
     assert bad[0].verdict == "not reproduced"
 
@@ -146,7 +142,8 @@ def test_window_spread_oracle():
     mixed = fake_run(cfg(d_hidden=128, t_max=10**4.5),
                      power(1.0, c=10.0, l0=0.0, t=t) + 0.2 * np.where(t > 0, t, 1.0) ** -0.3, t)
     out = exp.claims(exp.analyze([mixed], "quick"))[0]
-    assert 0.15 < out.measured < 0.3 and out.verdict == "partly"
+    assert out.kind == "check"
+    assert 0.18 < out.measured < 0.3 and out.verdict == "failed"  # above 0.15 by more than the 0.03 allowance
     # theory local exponent equals −d log L / d log t of the theory (finite differences)
     th = res["theory"]
     lt, ll = np.log(th["t"]), np.log(th["loss"])
@@ -162,8 +159,11 @@ def test_fig12_gap_and_alpha():
         runs += [fake_run(cfg(d_hidden=k), fixed), fake_run(cfg(d_hidden=k, variant="learnable"), 0.95 * fixed)]
     res = exp.analyze(runs, "quick")
     c = {x.id: x for x in exp.claims(res)}
-    assert c["fig12_learnable_gap_small"].measured == pytest.approx(0.05, rel=1e-9)
-    assert c["fig12_learnable_gap_small"].verdict == "reproduced"
+    assert c["fig12_learnable_gap_small"].measured == pytest.approx(0.05, rel=1e-6)
+    assert c["fig12_learnable_gap_small"].verdict == "reproduced"  # 0.05 < 0.316 - 0.05
     assert res["pairs"][0]["frac_positive"] == 1.0
+    assert c["fig12_learnable_lower_loss"].verdict == "reproduced"  # ΔL/L = 0.05 > 0 + 0.01 everywhere
     assert c["fig12_alpha_unchanged_by_learning"].measured == pytest.approx(0.0, abs=1e-6)
-    assert c["fig12_learnable_alpha_one"].verdict == "reproduced"
+    # one seed each: no seed-to-seed variation, the equivalence tests cannot pass
+    assert c["fig12_alpha_unchanged_by_learning"].verdict == "inconclusive"
+    assert c["fig12_learnable_alpha_one"].verdict == "inconclusive"

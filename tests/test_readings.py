@@ -12,7 +12,7 @@ from supdyn import figures
 from supdyn.config import DataConfig
 from supdyn.data import frequencies, second_moment
 import supdyn.experiments.readings as rd
-from supdyn.experiments.base import STATED, VERDICTS
+from supdyn.experiments.base import CLAIM_VERDICTS, STATED
 from supdyn.report.readings import readings_section, sentences, claim_table
 
 
@@ -74,7 +74,7 @@ def _synthetic(readings):
         pts = [{"a": a, "b": b, "K": 256, "fit": {"alpha": alpha + 0.1 * (a - 1.1), "lo": alpha - 0.05,
                                                   "hi": alpha + 0.05}} for a, b in ((1.1, 0.0), (2.0, 0.0), (1.1, 0.5))]
         results["fig5"][r.name] = {"mode": "smoke", "points": pts}
-        for cid, v in (("fig5_alpha_universal_a", VERDICTS[i % 4]), ("fig9_learned_count", "reproduced")):
+        for cid, v in (("fig5_alpha_universal_a", CLAIM_VERDICTS[i % 4]), ("fig9_learned_count", "reproduced")):
             claims.append({"id": cid, "figure": "5a", "paper_value": "≈ 1", "measured": alpha,
                            "interval": [alpha - 0.1, alpha + 0.1], "verdict": v, "rule": "r", "details": "d",
                            "reading": r.name})

@@ -13,6 +13,7 @@ import pytest
 from supdyn import experiments as ex
 from supdyn.cli import main
 from supdyn.cli.reproduce import sweep_with_fallback
+from supdyn.experiments.base import CHECK_VERDICTS, CLAIM_VERDICTS
 from supdyn.store import Store, meta_checksum
 
 
@@ -30,9 +31,14 @@ def test_smoke_reproduction_writes_every_figure_and_claim(smoke):
     assert smoke["rc"] == 0
     out = smoke["out"]
     doc = json.loads((out / "claims.json").read_text())
-    claims = doc["claims"]
-    assert claims and all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not tested") for c in claims)
-    assert all(c["rule"] and c["window"] is not None for c in claims)
+    claims, checks = doc["claims"], doc["checks"]
+    assert claims and all(c["verdict"] in CLAIM_VERDICTS and c["kind"] == "claim" for c in claims)
+    assert checks and all(c["verdict"] in CHECK_VERDICTS and c["kind"] == "check" for c in checks)
+    assert all(c["rule"] and c["window"] is not None and c["reasons"] and c["interval_kind"]
+               for c in claims + checks)
+    # the tally counts every row once, by its verdict
+    assert sum(doc["tally"]["claims"].values()) == len(claims) and sum(doc["tally"]["checks"].values()) == len(checks)
+    assert {c["id"] for c in claims}.isdisjoint({c["id"] for c in checks})
     page = (out / "report.html").read_text()
     for name in ex.NAMES:
         assert (out / "results" / f"{name}.json").is_file()
@@ -40,6 +46,10 @@ def test_smoke_reproduction_writes_every_figure_and_claim(smoke):
     pngs = sorted((out / "figures").glob("*.png"))
     assert pngs and all(p.stat().st_size > 5000 for p in pngs)
     assert len(re.findall(r'<tr class="claim"', page)) == len(claims)
+    assert len(re.findall(r'<tr class="check"', page)) == len(checks)
+    assert "id='tally'" in page and page.index("id='tally'") < page.index("id='claims'") < page.index("id='checks'")
+    md = (out / "claims.md").read_text()
+    assert all(f"`{c['id']}`" in md for c in claims + checks)
 
 
 def test_second_run_is_cached(smoke, monkeypatch):
@@ -77,7 +87,8 @@ def test_report_renders_in_headless_chromium(smoke, tmp_path):
                          capture_output=True, timeout=120, text=True).stdout
     n_claims = len(json.loads((smoke["out"] / "claims.json").read_text())["claims"])
     assert 'data-images-loaded="true"' in dom
-    assert f'data-claims="{n_claims}"' in dom
+    n_checks = len(json.loads((smoke["out"] / "claims.json").read_text())["checks"])
+    assert f'data-claims="{n_claims}"' in dom and f'data-checks="{n_checks}"' in dom
     n_png = len(list((smoke["out"] / "figures").glob("*.png")))
     assert f'data-images="{n_png}"' in dom
 

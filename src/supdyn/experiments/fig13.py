@@ -129,7 +129,7 @@ class Fig13(Experiment):
         margin = rules["beta_margin"]
         if len(flat) < rules["min_widths"]:
             measured, iv, kind = b_all, None, NO_INTERVAL
-            dec = Decision("untested" if not pts else "inconclusive",
+            dec = Decision("untested" if len(pts) < rules["min_widths"] else "inconclusive",
                            f"only {len(flat)} width(s) reached the plateau (need {rules['min_widths']}): no plateau for "
                            f"K = {not_flat} within their t_max")
             head = "measured = the apparent β over all widths, not a plateau estimate. "

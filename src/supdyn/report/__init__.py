@@ -38,7 +38,7 @@ CAVEATS = [
     "within the quick budget. Full mode runs them at N = 1024 and K = 32 … 1024.",
 ]
 
-# marks <body data-images-loaded="true|false" data-claims="N"> once the page has loaded, so a headless
+# marks <body data-images-loaded="true|false" data-claims="N" data-checks="M"> once the page has loaded, so a headless
 # browser can check that every figure was found and decoded
 LOAD_CHECK = """<script>
 window.addEventListener('load', function () {
@@ -46,7 +46,8 @@ window.addEventListener('load', function () {
   var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });
   document.body.setAttribute('data-images-loaded', ok ? 'true' : 'false');
   document.body.setAttribute('data-images', String(imgs.length));
-  document.body.setAttribute('data-claims', String(document.querySelectorAll('table.claims tr.claim, table.claims tr.check').length));
+  document.body.setAttribute('data-claims', String(document.querySelectorAll('table.claims tr.claim').length));
+  document.body.setAttribute('data-checks', String(document.querySelectorAll('table.checks tr.check').length));
 });
 </script>"""
 
