@@ -26,6 +26,8 @@ def test_modules_are_short():
 
 # sibling imports between experiment or figure modules: only where one analyzes another's runs
 SIBLING_IMPORTS = {("experiments", "fig13", "fig7"), ("experiments", "fig14", "fig7")}
+# modules every experiment (figure) may import: the framework, the shared helpers, the verdict rules
+SHARED = {"common", "base", "rules"}
 
 
 def _sibling_imports(pkg: str) -> set[tuple[str, str, str]]:
@@ -39,7 +41,7 @@ def _sibling_imports(pkg: str) -> set[tuple[str, str, str]]:
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"supdyn.{pkg}"):
                 parts = node.module.split(".")
                 names = parts[2:3] if len(parts) > 2 else [a.name for a in node.names]
-                found |= {(pkg, path.stem, n) for n in names if n in mods - {"common", "base"}}
+                found |= {(pkg, path.stem, n) for n in names if n in mods - SHARED}
     return found
 
 

@@ -3,7 +3,8 @@
 Each experiment module defines ``EXPERIMENT``, an instance of :class:`supdyn.experiments.base.Experiment`,
 and is registered below, in report order; :func:`get` and :data:`NAMES` give access by name. A new
 experiment is its module, its spec ``specs/<name>.toml`` and one line in :data:`EXPERIMENTS`. Helpers
-shared by several experiments live in :mod:`supdyn.experiments.common`; :data:`READINGS` (module
+shared by several experiments live in :mod:`supdyn.experiments.common`, the verdict rules in
+:mod:`supdyn.experiments.rules`; :data:`READINGS` (module
 :mod:`supdyn.experiments.readings`) lists the readings of the paper's unstated choices.
 """
 
