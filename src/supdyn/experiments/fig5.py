@@ -29,7 +29,7 @@ from supdyn.experiments.base import STATED, Claim, Experiment, Reading
 from supdyn.experiments.common import (alpha_set_decision, alpha_test, fit_warnings, nosup_loss, num, pooled_seed_sd,
                                        pooled_text, rules_of, run_meta, safe_fit, seed_fit, seed_groups,
                                        warnings_text, window_text)
-from supdyn.experiments.rules import ENVELOPE, all_members, rule_equivalence, rule_threshold, threshold
+from supdyn.experiments.rules import ENVELOPE, FIT_SE, POOLED, all_members, rule_equivalence, rule_threshold, threshold
 from supdyn.theory.asymptotics import alpha_power, asymptote_for
 
 
@@ -136,7 +136,7 @@ class Fig5(Experiment):
                                allowance=rules["speedup_allowance"]),
                 f"α_nosup = {nos_val:.4f} ({comparator}); measured: the smallest ratio over K, its interval α_sup's "
                 f"95% CI / α_nosup (α_nosup is deterministic). Per K: {'; '.join(per) or 'no fit'}.",
-                interval_kind="CI 95% of α_sup (seeds or pooled seed SD) / deterministic α_nosup",
+                interval_kind=(POOLED if pooled is not None else FIT_SE) + " of α_sup, / deterministic α_nosup",
                 reasons=[d.reason for d in decs]))
         return rows
 

@@ -3,6 +3,8 @@
 * :mod:`supdyn.fit.powerlaw` — ``L = c t^-α + L0`` in a window (paper eq. 9), local exponents,
   window scans, time-to-loss / speed-up / loss-ratio measures.
 * :mod:`supdyn.fit.bootstrap` — percentile bootstrap across seeds (models).
+* :mod:`supdyn.fit.intervals` — Student-t interval of a mean over seeds, Welch and paired intervals of
+  a difference, and the two one-sided tests (TOST) of equivalence behind the claims' verdicts.
 * :mod:`supdyn.fit.scaling` — compute-optimal frontier and iso-compute curves (Figs. 7, 14),
   plateau loss and width scaling ``L_∞ = c K^-β`` (App. A.4, Fig. 13).
 
@@ -10,12 +12,14 @@ Every fitted number comes with its window and a standard error or interval.
 """
 
 from supdyn.fit.bootstrap import BootstrapInterval, BootstrapResult, bootstrap_fit, bootstrap_statistic
+from supdyn.fit.intervals import (Interval, TostResult, mean_interval, paired_interval, t_interval, tost,
+                                  welch_interval)
 from supdyn.fit.powerlaw import (PowerLawFit, fit_power_law, local_exponent, loss_ratio, speedup,
                                  time_to_loss, window_scan)
 from supdyn.fit.scaling import (Frontier, Plateau, ScalingFit, compute_frontier, default_cost,
                                 fit_width_scaling, iso_compute, plateau_loss)
 
-__all__ = ["BootstrapInterval", "BootstrapResult", "Frontier", "Plateau", "PowerLawFit", "ScalingFit",
-           "bootstrap_fit", "bootstrap_statistic", "compute_frontier", "default_cost", "fit_power_law",
-           "fit_width_scaling", "iso_compute", "local_exponent", "loss_ratio", "plateau_loss", "speedup",
-           "time_to_loss", "window_scan"]
+__all__ = ["BootstrapInterval", "BootstrapResult", "Frontier", "Interval", "Plateau", "PowerLawFit", "ScalingFit",
+           "TostResult", "bootstrap_fit", "bootstrap_statistic", "compute_frontier", "default_cost", "fit_power_law",
+           "fit_width_scaling", "iso_compute", "local_exponent", "loss_ratio", "mean_interval", "paired_interval",
+           "plateau_loss", "speedup", "t_interval", "time_to_loss", "tost", "welch_interval", "window_scan"]
