@@ -30,7 +30,7 @@ CAVEATS = [
     "its Sec. 2.1 (Σp_i = 1) and eq. 7 / Fig. 9 (p_i = i^-a) disagree; our defaults are stated below "
     "and `supdyn reproduce --readings` evaluates every claim under each plausible reading.",
     "Quick mode uses fewer seeds, (a, b) points and widths than the paper: one seed per point except (a, b, K) = "
-    "(1.1, 0, 256), run with 3 seeds (fixed and learnable embeddings) to measure the seed-to-seed spread of α that "
+    "(1.1, 0, 128), run with 3 seeds (fixed and learnable embeddings) to measure the seed-to-seed spread of α that "
     "the single-seed points' intervals add to their fit SE. 'inconclusive' there means the data cannot decide "
     "the claim at its margin, not that it failed.",
     "Quick mode runs the width sweep of Figs. 7, 13 and 14 at a reduced scale, N = 256 with K = 8 … 64 "
