@@ -104,7 +104,7 @@ class Fig14(Experiment):
                    + why)
         window = f"C ∈ {rng} ({result['cost']})" if segs else result["cost"]
         kind = {"bootstrap": BOOTSTRAP, "regression": "CI 95% of the regression (Student t on n_eff − 2 dof)"}.get(
-            fr.get("gamma_method", "none"), NO_INTERVAL)
+            fr.get("gamma_method", "none"), NO_INTERVAL) if iv else NO_INTERVAL
         return [Claim.decided(
             "fig14_kopt_compute_exponent", "14",
             "The compute-optimal width grows as a power of compute, K_opt ∝ C^γ with γ ≈ 0.27 (K doubles "
