@@ -200,7 +200,7 @@ class Fig3(Experiment):
                 f"measured: α_SGD − formula at the point farthest from it; interval: its 90% CI. {fit_note}. "
                 f"Per point: {asym['per']}. The exact theory at the same N (check fig3_theory_reaches_formula) "
                 "misses the formula by as much: the asymptote needs 1 ≪ i_c(t) ≪ N (panel c).",
-                interval_kind="CI 90% (TOST interval) of the farthest point: " + _kind(groups, pooled),
+                interval_kind="CI 90% (TOST interval) of the farthest point; " + _kind(groups, pooled),
                 reasons=asym["reasons"]),
             self._ordering(groups, pooled, rules, win_fit),
             Claim.decided(
@@ -223,7 +223,7 @@ class Fig3(Experiment):
                 rule_equivalence("α_SGD − α_theory(N) at every (a, b) (same window, same t points)", 0.0, margin),
                 f"measured: α_SGD − α_theory at the point farthest from it; interval: its 90% CI (α_theory is "
                 f"deterministic). {fit_note}. Per point: {fin['per']}.", kind="check",
-                interval_kind="CI 90% (TOST interval) of the farthest point: " + _kind(groups, pooled),
+                interval_kind="CI 90% (TOST interval) of the farthest point; " + _kind(groups, pooled),
                 reasons=fin["reasons"]),
             Claim.decided(
                 "fig3_theory_reaches_formula", "3c",
@@ -272,7 +272,8 @@ class Fig3(Experiment):
 
 def _kind(groups: Sequence[dict[str, Any]], pooled: dict[str, Any] | None) -> str:
     n = min((len(g["seeds"]) for g in groups), default=0)
-    return CI_SEEDS if n >= 3 else POOLED if pooled is not None else FIT_SE
+    kind = CI_SEEDS if n >= 3 else POOLED if pooled is not None else FIT_SE
+    return kind.replace("CI 95%: ", "").replace("CI 95% ", "")  # what the interval is made of
 
 
 EXPERIMENT = Fig3()
