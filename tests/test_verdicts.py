@@ -217,3 +217,26 @@ def test_deterministic_theory_rows_have_no_interval():
     rows = exp.claims(exp.analyze([], "smoke"))
     theory = [c for c in rows if c.id.startswith(("fig10", "fig11"))]
     assert theory and all(c.interval is None and c.interval_kind.startswith("none") for c in theory)
+
+
+def test_report_tally_and_tables_split_claims_from_checks(tmp_path):
+    from supdyn.report import markdown_tables, split_rows, tally, write_report
+
+    rows = [{"id": "a", "kind": "claim", "verdict": "reproduced", "paper_value": "≈ 1", "measured": 1.0,
+             "interval": [0.9, 1.1], "interval_kind": "CI 95% over seeds", "window": "w", "rule": "r",
+             "reasons": ["why a"], "experiment": "fig5"},
+            {"id": "b", "kind": "claim", "verdict": "inconclusive", "paper_value": "x", "measured": None,
+             "interval": None, "interval_kind": "none", "window": "w", "rule": "r", "reasons": ["why b"]},
+            {"id": "c", "kind": "check", "verdict": "failed", "paper_value": "y", "measured": 2.0, "interval": None,
+             "interval_kind": "none", "window": "w", "rule": "r", "reasons": ["why c"]}]
+    paper, ours = split_rows(rows)
+    assert [r["id"] for r in paper] == ["a", "b"] and [r["id"] for r in ours] == ["c"]
+    t = tally(rows)
+    assert t["claims"]["reproduced"] == 1 and t["claims"]["inconclusive"] == 1 and t["checks"]["failed"] == 1
+    md = markdown_tables(rows)
+    assert md.index("`a`") < md.index("Our consistency checks") < md.index("`c`")
+    page = write_report(tmp_path, claims=rows, figures={"fig5": []}, titles={"fig5": "t"}, settings={},
+                        versions={}, mode="smoke", wall_time=1.0, captions={"fig5": "Look at the slope."})
+    html = page.read_text()
+    assert "why a" in html and "why c" in html and "Look at the slope." in html and "Bears on: a" in html
+    assert html.index("id='tally'") < html.index("id='claims'") < html.index("id='checks'")
