@@ -19,7 +19,7 @@ CAPTION = (
     "Look for the dots on the diagonal (fig3_alpha_matches_formula) and on the squares "
     "(fig3_alpha_matches_finite_n_theory, our check); α grows with a and b (fig3_alpha_increases_with_a_b). "
     "(c, d) The theory's local exponent at growing N: the asymptote needs 1 ≪ i_c(t) ≪ N, so at N = 1024 the "
-    "window's exponent can sit off the formula.")
+    "window's exponent can sit off the formula (fig3_theory_reaches_formula, our check).")
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -18,7 +18,8 @@ CAPTION = (
     "asymptote (a + 2b − 1)/a; open squares: the exact no-superposition theory fitted on the same window. "
     "Look for every point inside the band whatever a, b and K (fig5_alpha_universal_a, "
     "fig5_alpha_universal_b) and for the gap to the dashed line at a = 1.1, b = 0 "
-    "(fig5_superposition_accelerates_exponent).")
+    "(fig5_superposition_accelerates_exponent) and to the open square there "
+    "(fig5_superposition_accelerates_exponent_finite_n).")
 
 
 Y_MAX = 2.0  # α axis limit; larger fitted values are drawn as labelled arrows
