@@ -164,3 +164,17 @@ def test_fig9a_colour_scale_separates_learned_from_unlearned():
         assert "learned" in cbar_label and "linear" in cbar_label
     finally:
         plt.close(fig)
+
+
+def test_fig11_window_beyond_the_drawn_range_is_stated_not_drawn():
+    t = np.logspace(0.8, 23, 160)
+    fig = fig10_11.fig11_figure(_fig11_result(t, 0.1 / t, [1e8, 1e20]))
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xlim()[1] <= 1.5e6
+        for line in ax.get_lines():
+            assert np.max(line.get_xdata()) <= 1e6
+        assert not ax.patches  # no shaded band outside the axes
+        assert "beyond the drawn range" in " ".join(x.get_text() for x in ax.texts)
+    finally:
+        plt.close(fig)

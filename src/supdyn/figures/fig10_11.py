@@ -102,15 +102,19 @@ def fig11_figure(result: dict[str, Any]) -> Any:
         ax.loglog(t[ok], loss[ok], color=COLORS[law], lw=1.8, label=f"discrete theory, N = {item['N']}")
         w = f.get("window")
         if w and f.get("alpha") is not None and np.isfinite(num(f["alpha"])):
-            shade(ax, [w[0], min(w[1], t_hi)], label=f"fit window [{num(w[0]):.2g}, {num(w[1]):.2g}]")
-            tw = np.logspace(np.log10(w[0]), np.log10(min(w[1], t_hi)), 50)
-            fit = num(f["c"]) * tw ** -num(f["alpha"]) + num(f.get("L0") or 0.0)
-            ax.loglog(tw, fit, "k--", lw=1.2,
-                      label=f"fit: α = {num(f['alpha']):.4f} ± {1.96 * num(f.get('alpha_se')):.1g}")
-            if w[1] > t_hi:
+            w_lo, w_hi = num(w[0]), num(w[1])
+            label = f"fit window [{w_lo:.2g}, {w_hi:.2g}]"
+            if w_lo < t_hi:  # the drawn part of the window and of the fit
+                shade(ax, [w_lo, min(w_hi, t_hi)], label=label)
+                tw = np.logspace(np.log10(w_lo), np.log10(min(w_hi, t_hi)), 50)
+                fit = num(f["c"]) * tw ** -num(f["alpha"]) + num(f.get("L0") or 0.0)
+                ax.loglog(tw, fit, "k--", lw=1.2,
+                          label=f"fit: α = {num(f['alpha']):.4f} ± {1.96 * num(f.get('alpha_se')):.1g}")
+            if w_hi > t_hi:
                 cut = f"drawn: t ≤ {T_DRAWN:.0e}, L ≥ {LOSS_FLOOR:.0e}·L(t₀)"
-                ax.text(0.97, 0.97, f"{cut}\n(fit window continues\nto t = {num(w[1]):.2g})",
-                        transform=ax.transAxes, ha="right", va="top", fontsize=6.5)
+                rest = (f"(fit window continues\nto t = {w_hi:.2g})" if w_lo < t_hi else
+                        f"(the {label}, α = {num(f['alpha']):.4f},\nlies beyond the drawn range)")
+                ax.text(0.97, 0.97, f"{cut}\n{rest}", transform=ax.transAxes, ha="right", va="top", fontsize=6.5)
         ax.set_xlim(t_lo / 1.5, t_hi * 1.5)
         ax.set_ylim(l_lo / 2.0, l_hi * 2.0)
         ax.set_xlabel("t = lr × steps")
