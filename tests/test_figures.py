@@ -178,3 +178,34 @@ def test_fig11_window_beyond_the_drawn_range_is_stated_not_drawn():
         assert "beyond the drawn range" in " ".join(x.get_text() for x in ax.texts)
     finally:
         plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------- Fig. 12b
+
+def _fig12_result(gap_time: float | None) -> dict:
+    t = np.logspace(0, 4, 41)
+    fixed, learn = 0.2 / (1 + t / 30.0), 0.18 / (1 + t / 30.0)
+    fit = {"alpha": 1.0, "lo": 0.95, "hi": 1.05}
+    pair = {"K": 128, "fixed": {"t": t.tolist(), "loss_mean": fixed.tolist(), "fit": fit},
+            "learnable": {"t": t.tolist(), "loss_mean": learn.tolist(), "fit": fit},
+            "rel_delta": ((fixed - learn) / fixed).tolist()}
+    if gap_time is not None:
+        pair.update(gap_time=gap_time, gap_at_time=0.1)
+    return {"fit_window": [1e3, 1e4], "pairs": [pair],
+            "rules": {"gap_tol": 0.316, "gap_loss_level": 0.01}}
+
+
+def test_fig12b_marks_where_the_gap_is_judged():
+    from supdyn.figures import fig12
+
+    for gap_time, want in ((600.0, 1), (None, 0)):
+        fig = fig12.fig12_figure(_fig12_result(gap_time))
+        try:
+            axd = fig.axes[1]
+            marks = [ln for ln in axd.get_lines() if ln.get_marker() == "o" and len(ln.get_xdata()) == 1]
+            assert len(marks) == want
+            if want:
+                assert marks[0].get_xdata()[0] == 600.0 and marks[0].get_ydata()[0] == 0.1
+                assert any("L_fixed = 0.01" in x.get_text() for x in axd.get_legend().get_texts())
+        finally:
+            plt.close(fig)
