@@ -14,6 +14,14 @@ import numpy as np
 from supdyn.experiments.common import n_of
 from supdyn.figures.common import arr, figure, save, viridis_colors
 
+CAPTION = (
+    "Fig. 13, superposition students at a = 1.1, b = 0 (quick mode: N = 256). (a) Loss curves of each width "
+    "with the plateau-averaging window (the last part of log t) drawn thick: solid if the curve is flat "
+    "there, dotted if still falling. (b) The plateau loss against K (filled: flat, open: still falling) with "
+    "the fit L_∞ = c·K^−β over the plateaus (solid) and slope −1.30, the paper's β (dashed). Look for "
+    "the filled points on a line of slope near −1.3 (fig13_plateau_width_exponent); the flat tails are the "
+    "width-limited regime the paper places late in Fig. 4.")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     pts = result["points"]

@@ -15,6 +15,13 @@ import numpy as np
 from supdyn.experiments.common import n_of
 from supdyn.figures.common import arr, figure, save
 
+CAPTION = (
+    "Fig. 14, the compute-optimal width against compute C = t·K² (a = 1.1, b = 0). Grey steps: the best width "
+    "of the sweep at each C (dotted where a neighbouring width has no data); dots: the continuous optimum "
+    "where the best width is interior; line: the fit K_opt = k0·C^γ; dashed: slope 0.2702, the paper's γ. "
+    "Look for a rising staircase (fig7_kopt_increases_with_compute) and the fitted slope against the "
+    "dashed one (fig14_kopt_compute_exponent).")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(1, 1, width=4.6, height=3.5)

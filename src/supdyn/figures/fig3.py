@@ -10,6 +10,17 @@ import numpy as np
 
 from supdyn.figures.common import arr, figure, num, save, shade
 
+CAPTION = (
+    "Fig. 3, no superposition (K = N = 1024, y = Bx). (a) Seed-mean SGD loss curves (solid, one colour per "
+    "(a, b)) against the exact gradient-flow theory (black dashed); grey: the fit window. Look for the solid "
+    "curves lying on the dashed ones (fig3_sgd_tracks_theory). (b) The exponent α fitted to c t^−α + L0 on "
+    "the window (dots, 95% interval) against the asymptote (a + 2b − 1)/a of eq. 8 (dashed diagonal); open "
+    "squares: the exact theory at the same N fitted on the same window, crosses: the theory at the largest N. "
+    "Look for the dots on the diagonal (fig3_alpha_matches_formula) and on the squares "
+    "(fig3_alpha_matches_finite_n_theory, our check); α grows with a and b (fig3_alpha_increases_with_a_b). "
+    "(c, d) The theory's local exponent at growing N: the asymptote needs 1 ≪ i_c(t) ≪ N, so at N = 1024 the "
+    "window's exponent can sit off the formula (fig3_theory_reaches_formula, our check).")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     groups, large = result["groups"], result.get("large_n", [])

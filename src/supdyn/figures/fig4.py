@@ -10,6 +10,15 @@ import numpy as np
 
 from supdyn.figures.common import arr, figure, num, save, shade
 
+CAPTION = (
+    "Fig. 4, a = 1.1, b = 0. (a) The superposition student (K = 512, SGD, solid) against the "
+    "no-superposition exact theory (N = K = 1024, dashed) and the no-superposition SGD run (dotted); grey: "
+    "the mid-training window; the legend gives the speed-up in time to reach the superposition loss at "
+    "t = 1e3. (b) The ratio L_sup / L_nosup; below the dashed line at 1 superposition is ahead. Look for the "
+    "ratio below 1 across the window (fig4_superposition_faster_mid_training) and for the size of the "
+    "time speed-up (fig4_time_to_loss_speedup). The width-limited plateau the paper places late in this "
+    "figure is not reached by t = 1e4 at K = 512 (not tested, docs/claims.md 1.9).")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(2, 1, width=3.8, height=3.1)

@@ -11,6 +11,16 @@ import numpy as np
 
 from supdyn.figures.common import arr, cycle_colors, figure, num, save
 
+CAPTION = (
+    "Fig. 5, superposition students (fixed random W, ReLU and bias). The exponent α fitted to c t^−α + L0 "
+    "on t ∈ [1e3, 1e4] against a (b = 0, panel a) and against b (a = 1.1, panel b), one line per width K "
+    "with 95% intervals; grey: α = 1 and the ± tolerance band of the rule; dashed: the no-superposition "
+    "asymptote (a + 2b − 1)/a; open squares: the exact no-superposition theory fitted on the same window. "
+    "Look for every point inside the band whatever a, b and K (fig5_alpha_universal_a, "
+    "fig5_alpha_universal_b) and for the gap to the dashed line at a = 1.1, b = 0 "
+    "(fig5_superposition_accelerates_exponent) and to the open square there "
+    "(fig5_superposition_accelerates_exponent_finite_n).")
+
 
 Y_MAX = 2.0  # α axis limit; larger fitted values are drawn as labelled arrows
 

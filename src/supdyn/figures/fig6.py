@@ -10,6 +10,12 @@ import numpy as np
 
 from supdyn.figures.common import arr, figure, num, save, shade
 
+CAPTION = (
+    "Fig. 6, superposition students (K = 256): sample loss curves (solid) for several (a, b) with their "
+    "power-law fits c t^−α + L0 (black dashed) drawn on the shaded fit window, α and its 95% interval in "
+    "the legend. Look for the dashed fits following the curves across the window and for α near 1 in "
+    "every legend entry (fig6_power_law_alpha_one; a < 1, the paper's a = 0.5, only in the full grid).")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(1, 1, width=4.6, height=3.6)

@@ -14,6 +14,16 @@ import numpy as np
 
 from supdyn.figures.common import arr, figure, save, viridis_colors
 
+CAPTION = (
+    "Fig. 7, superposition students of width K at a = 1.1, b = 0 (quick mode: N = 256, K = 8..64). (a) "
+    "Seed-mean loss against compute C = t·K² (one colour per K) and the compute-optimal envelope (black: the "
+    "best loss any width has reached by compute C). Look for the envelope passing from small to large widths "
+    "as C grows (fig7_kopt_increases_with_compute); whether the envelope falls as a power law has no "
+    "row (docs/claims.md 4.4). (b) Iso-compute curves L(K) at four log-uniform C; filled star: interior "
+    "minimum, open circle: minimum at the sweep's edge, open square: undetermined. Look for interior "
+    "minima (fig7_iso_compute_interior_minimum). The optimal width's exponent is Fig. 14's "
+    "(fig14_kopt_compute_exponent).")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(2, 1, width=3.9, height=3.2)

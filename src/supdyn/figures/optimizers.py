@@ -12,6 +12,13 @@ from matplotlib.ticker import NullFormatter
 
 from supdyn.figures.common import arr, cycle_colors, figure, num, save
 
+CAPTION = (
+    "Optimizers, schedules and weight decay (our checks, no verdict row), K = 256, per a: (top) seed-mean "
+    "loss of each setting against t / lr (band: lowest to highest seed), α fitted on the paper's window of "
+    "steps in the legend; (bottom) the local exponent −d log L / d log t. Look for whether α ≈ 1 of "
+    "fig5_alpha_universal_a survives Adam, AdamW with a cosine schedule and weight decay on learned "
+    "embeddings.")
+
 
 def _alpha(row: dict[str, Any]) -> str:
     f = row["fit"]

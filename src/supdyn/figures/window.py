@@ -11,6 +11,14 @@ import numpy as np
 
 from supdyn.figures.common import arr, cycle_colors, figure, save, shade
 
+CAPTION = (
+    "Window sensitivity (our check, not a figure of the paper), a = 1.1, b = 0. (a) The local exponent "
+    "−d log L / d log t of the superposition students (solid, one colour per K; thin: with the window's "
+    "fitted L0 subtracted) and without superposition (SGD dotted, exact theory dashed); grey: the paper's "
+    "window. (b) α fitted on sliding one-decade windows against the window's centre, ± 1.96 SE. Look for "
+    "flat lines near α = 1 with superposition (window_alpha_stable) — how much the exponent of "
+    "fig5_alpha_universal_a depends on where the window sits.")
+
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, axes = figure(2, 1, width=3.8, height=3.1)
