@@ -5,6 +5,8 @@
 * :mod:`supdyn.fit.bootstrap` — percentile bootstrap across seeds (models).
 * :mod:`supdyn.fit.scaling` — compute-optimal frontier and iso-compute curves (Figs. 7, 14),
   plateau loss and width scaling ``L_∞ = c K^-β`` (App. A.4, Fig. 13).
+* :mod:`supdyn.fit.ranges` — the late plateau, the local exponent above it and the longest range of
+  constant exponent (the universality experiment).
 
 Every fitted number comes with its window and a standard error or interval.
 """
@@ -12,10 +14,13 @@ Every fitted number comes with its window and a standard error or interval.
 from supdyn.fit.bootstrap import BootstrapInterval, BootstrapResult, bootstrap_fit, bootstrap_statistic
 from supdyn.fit.powerlaw import (PowerLawFit, fit_power_law, local_exponent, loss_ratio, speedup,
                                  time_to_loss, window_scan)
+from supdyn.fit.ranges import (ExponentRange, PlateauEstimate, excess_exponent, late_plateau, longest_range,
+                               mean_over)
 from supdyn.fit.scaling import (Frontier, Plateau, ScalingFit, compute_frontier, default_cost,
                                 fit_width_scaling, iso_compute, plateau_loss)
 
-__all__ = ["BootstrapInterval", "BootstrapResult", "Frontier", "Plateau", "PowerLawFit", "ScalingFit",
+__all__ = ["BootstrapInterval", "BootstrapResult", "ExponentRange", "PlateauEstimate", "excess_exponent",
+           "late_plateau", "longest_range", "mean_over", "Frontier", "Plateau", "PowerLawFit", "ScalingFit",
            "bootstrap_fit", "bootstrap_statistic", "compute_frontier", "default_cost", "fit_power_law",
            "fit_width_scaling", "iso_compute", "local_exponent", "loss_ratio", "plateau_loss", "speedup",
            "time_to_loss", "window_scan"]
