@@ -175,20 +175,20 @@ def half_times(t: np.ndarray, ratio: np.ndarray, half: float) -> np.ndarray:
 
 
 def spread(th: np.ndarray, t_max: float, q: tuple[float, float] = (10.0, 90.0)) -> tuple[float, bool]:
-    """(p90 − p10 of log10 t_half in decades, censored). Censored times count as t_max, so when the
-    upper percentile falls on a censored feature the value is a lower bound (censored = True); NaN
-    when the lower percentile is censored too or the set is empty."""
+    """(p90 − p10 of log10 t_half in decades, censored). Censored times (inf: never half-learned) count
+    as t_max; when the upper percentile reaches into the censored features (their fraction exceeds
+    1 − q_hi/100) the value is a lower bound (censored = True); NaN when the lower percentile does too
+    (fraction ≥ 1 − q_lo/100) or the set is empty. (Percentiles interpolate between neighbours, so a
+    censored time must never enter them as a huge number: one such feature among a few would inflate
+    the spread without being flagged.)"""
     if th.size == 0:
         return float("nan"), False
-    big = 1e30
-    lt = np.log10(np.where(np.isfinite(th), th, big))
-    lo, hi = np.percentile(lt, q)
-    if lo >= math.log10(big) - 1:
+    frac = float(np.mean(~np.isfinite(th)))
+    if frac >= 1.0 - q[0] / 100.0 - 1e-12:
         return float("nan"), True
-    censored = bool(hi >= math.log10(big) - 1)
-    if censored:
-        hi = np.percentile(np.log10(np.minimum(th, t_max)), q[1])
-    return float(hi - lo), censored
+    lt = np.log10(np.minimum(th, t_max))
+    lo, hi = np.percentile(lt, q)
+    return float(hi - lo), bool(frac > 1.0 - q[1] / 100.0 + 1e-12)
 
 
 def per_feature_ratio(run: Any, min_count: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
