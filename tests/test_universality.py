@@ -233,7 +233,8 @@ def test_smoke_end_to_end(tmp_path, capsys):
     assert "Is α ≈ 1 universal?" in page and "pre-registered" in page
     docs = tmp_path / "docs"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "universality_page.py"), "--from",
-                        str(out / "results" / "universality.json"), "--docs", str(docs)], capture_output=True, text=True)
+                        str(out / "results" / "universality.json"), "--docs", str(docs)],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     md = (docs / "universality.md").read_text()
     assert "inconclusive" in md and "universality/universality.png" in md

@@ -142,8 +142,9 @@ def device_costs(missing: list[RunConfig], kw: dict[str, Any], args: argparse.Na
         f"cost per device ({len(missing)} run(s) to compute, {steps:,} model-steps; training and analysis):",
         f"  this CPU ({os.cpu_count()} cores; tasks timed here, {workers} worker(s)): {_duration(cpu(None))}"
         + split(cpu),
-        f"  one GPU (MODEL, not a measurement: float32 roofline {H200_FP32_FLOPS / 1e12:.1f} TFLOP/s × "
-        f"{H200_ROOFLINE_FRACTION:g}, the H200's measured rate and packed-step fraction): {_duration(gpu(None))}"
+        f"  one GPU (MODEL, not a measurement, and a lower bound: float32 roofline {H200_FP32_FLOPS / 1e12:.1f} "
+        f"TFLOP/s × {H200_ROOFLINE_FRACTION:g}, the H200's measured rate and packed-step fraction, no set-up): "
+        f"{_duration(gpu(None))}"
         + split(gpu),
         f"  SLURM, {jobs} single-threaded worker(s) (--slurm-max-jobs × --slurm-cores; each as fast as one core "
         f"here, queue waits not counted; {len(tasks)} task(s)): {_duration(slurm(None))}" + split(slurm),

@@ -83,7 +83,8 @@ def decide(points: Iterable[dict[str, Any]], *, band: Sequence[float], drift_tol
     missing_keys = [k for k in required if not all(n in by.get(k, {}) for n in (n_lo, n_hi))]
     complete = not missing_ns and not missing_keys and n_lo != n_hi
     if missing_ns:
-        reasons.append(f"N = {', '.join(map(str, missing_ns))} not in the data (the rule compares N = {n_lo} and {n_hi})")
+        reasons.append(f"N = {', '.join(map(str, missing_ns))} not in the data (the rule compares N = {n_lo} "
+                       f"and {n_hi})")
     if missing_keys:
         reasons.append(f"{len(missing_keys)} of {len(required)} pre-registered (a, b, normalization) points lack "
                        "one or both N")

@@ -95,7 +95,8 @@ def exponent_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows.append([_student(g), str(g["N"]), str(g["K"]), f"{g['a']:g}", f"{g['b']:g}", _norm(g["normalize"]),
                      str(len(g.get("seeds", []))), plat,
                      f"[{_g(r['t_lo'], '.3g')}, {_g(r['t_hi'], '.3g')}]" if r else "none ≥ min",
-                     _g(r["decades"], ".2f") if r else "—", _g(g.get("value")) + (" (≥)" if g.get("bound") and r else ""),
+                     _g(r["decades"], ".2f") if r else "—",
+                     _g(g.get("value")) + (" (≥)" if g.get("bound") and r else ""),
                      f"[{_g(g.get('lo'))}, {_g(g.get('hi'))}]" if math.isfinite(_f(g.get("lo"))) else "—",
                      f"{_g(wf.get('alpha'))} [{_g(wf.get('lo'))}, {_g(wf.get('hi'))}]", _g(wf.get("L0"), ".3g"),
                      _spread(ht)])
@@ -202,11 +203,12 @@ def markdown(result: dict[str, Any], figures: Sequence[str] = (), costs: Sequenc
            "Written in `src/supdyn/specs/universality.toml` and committed before any run of the experiment.", "",
            f"* Plateau L∞: mean loss over the last {P['plateau_decades']:g} decades of t, accepted if the mean of "
            f"−d log L/d log t there is ≤ {P['flat_tol']:g}; else L∞ = 0 and the exponents are lower bounds.",
-           f"* Local exponent −d log(L − L∞)/d log t: slope over ±{P['smooth'] / 2:g} decades of the seed-mean curve; "
-           f"points with L − L∞ < {P['min_excess']:g}·L∞ dropped.",
+           f"* Local exponent −d log(L − L∞)/d log t: slope over ±{P['smooth'] / 2:g} decades of the seed-mean "
+           f"curve; points with L − L∞ < {P['min_excess']:g}·L∞ dropped.",
            f"* Longest range of ≥ {P['min_decades']:g} decade(s) within ±{P['range_tol']:g}; its value is the mean "
            "local exponent over it; interval: the same mean per seed, 95 % percentile bootstrap over seeds.",
-           f"* The paper's method for comparison only: c·t^−α + L0 on [{P['fit_window'][0]:g}, {P['fit_window'][1]:g}].",
+           f"* The paper's method for comparison only: c·t^−α + L0 on [{P['fit_window'][0]:g}, "
+           f"{P['fit_window'][1]:g}].",
            "", f"**Rule.** {result['rule']}", "",
            "## Verdict", "", f"**{_verdict_line(result)}**", ""]
     out += [f"* {r}" for r in d["reasons"]]
