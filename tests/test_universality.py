@@ -153,7 +153,7 @@ def test_point_status():
     band = (0.85, 1.15)
     assert point_status({"value": 1.0, "lo": 0.9, "hi": 1.1}, band) == "in band"
     assert point_status({"value": 0.6, "lo": 0.55, "hi": 0.65}, band) == "below"
-    assert point_status({"value": 0.6, "lo": 0.55, "hi": 0.65, "bound": True}, band) == "outside (straddles)"
+    assert point_status({"value": 0.6, "lo": 0.55, "hi": 0.65, "bound": True}, band) == "below (bound)"
     assert point_status({"value": 1.4, "lo": 1.3, "hi": 1.5, "bound": True}, band) == "above (bound)"
     assert point_status({"value": 0.6, "lo": math.nan, "hi": math.nan}, band) == "outside (straddles)"
     assert point_status({"value": math.nan}, band) == "no range"

@@ -29,9 +29,10 @@ def _f(x: Any) -> float:
 
 def point_status(p: dict[str, Any], band: Sequence[float]) -> str:
     """One of ``no range``, ``in band`` (value in the band, plateau reached), ``in band (bound)``
-    (value in the band but a lower bound), ``above``/``below`` (seed interval entirely outside the band;
-    ``below`` never for a bound), ``outside (straddles)`` (value outside, interval reaches the band or no
-    interval), ``above (bound)`` (a bound whose interval is above the band)."""
+    (value in the band but a lower bound), ``above``/``below`` (seed interval entirely outside the band),
+    ``above (bound)`` (a lower bound whose interval is above the band: clearly outside too), ``below
+    (bound)`` (a lower bound below the band: undecided), ``outside (straddles)`` (value outside, interval
+    reaching the band or no interval)."""
     v, lo, hi = _f(p.get("value")), _f(p.get("lo")), _f(p.get("hi"))
     bound = bool(p.get("bound"))
     if not math.isfinite(v):
@@ -42,7 +43,9 @@ def point_status(p: dict[str, Any], band: Sequence[float]) -> str:
         return "above (bound)" if bound else "above"
     if inside:
         return "in band (bound)" if bound else "in band"
-    if has_iv and hi < band[0] and not bound:
+    if v < band[0] and bound:
+        return "below (bound)"  # a lower bound below the band says nothing about the exponent
+    if has_iv and hi < band[0]:
         return "below"
     return "outside (straddles)"
 

@@ -103,7 +103,7 @@ def draw_spread(result: dict[str, Any], out_dir: Path) -> list[Path]:
     band = result["params"]["band"]
     ax.axhspan(band[0], band[1], color="tab:green", alpha=0.12, lw=0)
     pts = [(_kind(g), num((g.get("halftimes") or {}).get("spread")), num(g["value"]), g) for g in result["groups"]]
-    pts += [("theory", num(x["halftimes_all"]["spread"]), num(x["value"]), x) for x in result["theory"]]
+    pts += [("theory", num(x["halftimes_resolved"]["spread"]), num(x["value"]), x) for x in result["theory"]]
     seen = set()
     for kind, s, v, g in pts:
         if not (math.isfinite(s) and math.isfinite(v)):

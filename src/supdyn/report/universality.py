@@ -102,7 +102,7 @@ def exponent_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                      _spread(ht)])
     for x in sorted(result.get("theory", []), key=lambda x: (x["a"], x["b"], x["normalize"], x["N"])):
         r = x.get("range")
-        h = x.get("halftimes_all") or {}
+        h = x.get("halftimes_resolved") or {}  # the features resolved in the runs: comparable spreads
         rows.append(["sequential theory (exact, K = N)", str(x["N"]), str(x["N"]), f"{x['a']:g}", f"{x['b']:g}",
                      _norm(x["normalize"]), "—", "0 (exact)",
                      f"[{_g(r['t_lo'], '.3g')}, {_g(r['t_hi'], '.3g')}]" if r else "none ≥ min",
