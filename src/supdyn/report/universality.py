@@ -152,6 +152,33 @@ def mechanism_text(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def reading(result: dict[str, Any]) -> list[str]:
+    """Plain sentences on what the data allow, generated from the result."""
+    P = result["params"]
+    fixed = [g for g in result.get("groups", []) if g["variant"] == "fixed"]
+    bound = [g for g in fixed if g.get("bound")]
+    out = []
+    if fixed:
+        out.append(f"{len(fixed) - len(bound)} of {len(fixed)} ReLU curves reached their plateau (late slope ≤ "
+                   f"{P['flat_tol']:g}); for the other {len(bound)} the exponent shown is −d log L/d log t, a lower "
+                   "bound on the exponent above the (unreached) plateau.")
+        pairs = [f"N = {g['N']}, K = {g['K']}, a = {g['a']:g}, b = {g['b']:g}, {_norm(g['normalize'])}: "
+                 f"{_g(g['value'])}{' (≥)' if g.get('bound') else ''} on t ∈ [{_g(g['range']['t_lo'], '.3g')}, "
+                 f"{_g(g['range']['t_hi'], '.3g')}] against {_g((g.get('window_fit') or {}).get('alpha'))}"
+                 for g in fixed if math.isfinite(_f(g.get("value"))) and g.get("range")]
+        if pairs:
+            out.append("Exponent over the longest constant range against the paper's window fit (L0 free): "
+                       + "; ".join(pairs) + ".")
+    lin = [g for g in result.get("groups", []) if g["variant"] == "linear"]
+    if lin and not any(math.isfinite(_f(g.get("value"))) for g in lin):
+        l0 = [_f(g["loss_mean"][0]) for g in lin if g.get("loss_mean")]
+        li = [_f(g.get("L_inf")) for g in lin]
+        out.append(f"The linear student reaches its plateau (L∞ = {min(li):.3g}–{max(li):.3g}, from L(t = 1) = "
+                   f"{min(l0):.3g}–{max(l0):.3g}): its excess never reaches {P['min_excess']:g}·L∞, so the rule "
+                   "measures no exponent for it; its window fits are in the table.")
+    return out
+
+
 def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return ("<table class='claims'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
             + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
@@ -182,6 +209,7 @@ def section(result: dict[str, Any]) -> tuple[str, str]:
     if d["to_decide"]:
         body.append("<p>What would decide it:</p><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in d["to_decide"])
                     + "</ul>")
+    body.append("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in reading(result)) + "</ul>")
     body += ["<h3>The rule's points</h3>", _html_table(dh, dr), "<h3>Exponents and ranges</h3>", _html_table(eh, er),
              "<h3>The mechanism: per-feature half-loss times</h3><ul>"
              + "".join(f"<li>{html.escape(s)}</li>" for s in mechanism_text(result)) + "</ul>"]
@@ -214,6 +242,7 @@ def markdown(result: dict[str, Any], figures: Sequence[str] = (), costs: Sequenc
     out += [f"* {r}" for r in d["reasons"]]
     if d["to_decide"]:
         out += ["", "What would decide it:", ""] + [f"* {r}" for r in d["to_decide"]]
+    out += ["", "What the data allow:", ""] + [f"* {r}" for r in reading(result)]
     out += ["", "## The rule's points (ReLU student, fixed W, K = N/4)", "", _md_table(dh, dr), "",
             "## Exponents and ranges (every student)", "", _md_table(eh, er), ""]
     if figures:
@@ -226,9 +255,17 @@ def markdown(result: dict[str, Any], figures: Sequence[str] = (), costs: Sequenc
     out += [f"* {s}" for s in mechanism_text(result)] + [""]
     if costs:
         out += ["## Cost of the pre-registered grid", "", "```"] + list(costs) + ["```", ""]
+    out += ["## Running the pre-registered grid", "",
+            "Each half is one command (the runs go to the store S; a store already holding some computes only "
+            "the rest):", "", "```",
+            "supdyn sweep examples/universality_n1024.toml --store S --executor dask --workers W  # or --slurm",
+            "supdyn sweep examples/universality_n4096.toml --store S --device cuda  # one GPU, or --slurm",
+            "supdyn reproduce --full --only universality --store S --out OUT  # the analysis",
+            "python scripts/universality_page.py --from OUT/results/universality.json  # this page",
+            "```", ""]
     if provenance:
         out += ["## How this page was made", "", provenance, ""]
     return "\n".join(out)
 
 
-__all__ = ["compact", "decision_rows", "exponent_rows", "markdown", "mechanism_text", "section"]
+__all__ = ["compact", "decision_rows", "exponent_rows", "markdown", "mechanism_text", "reading", "section"]
