@@ -16,8 +16,7 @@ import pytest
 from supdyn import experiments as ex
 from supdyn.cli.reproduce import _clean, _json_default, selected
 from supdyn.config import load_spec
-from supdyn.experiments.universality import required_grid
-from supdyn.experiments.universality_rule import decide, point_status
+from supdyn.experiments.universality import decide, point_status, required_grid
 from supdyn.fit import excess_exponent, late_plateau, local_exponent, longest_range, mean_over
 from supdyn.store import StoredRun
 from supdyn.train import eval_steps, times_of
