@@ -18,7 +18,7 @@ import numpy as np
 
 from supdyn.config import DataConfig, RunConfig
 from supdyn.experiments.rules import CI_SEEDS, FIT_SE, POOLED, all_members, equivalence
-from supdyn.fit import bootstrap_fit, compute_frontier, fit_power_law, iso_compute
+from supdyn.fit import bootstrap_fit, bootstrap_statistic, compute_frontier, fit_power_law, iso_compute
 from supdyn.fit.intervals import mean_interval, t_interval, tost
 from supdyn.theory.exact import ExactTheory
 

@@ -26,58 +26,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supdyn.data import frequencies, teacher_diagonal
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
 from supdyn.experiments.common import num, rules_of, seed_summary
+from supdyn.experiments.halftimes import half_times, per_feature_ratio, spread
 from supdyn.experiments.rules import CI_SEEDS, NO_INTERVAL, Decision, all_members, rule_threshold, threshold
-from supdyn.fit import time_to_loss
 from supdyn.theory.exact import ExactTheory
-
-
-def half_times(t: np.ndarray, ratio: np.ndarray, half: float) -> np.ndarray:
-    """t_half,i = first t > 0 with ratio[:, i] ≤ half (inf if never), shape (n_features,)."""
-    out = np.full(ratio.shape[1], np.inf)
-    for i in range(ratio.shape[1]):
-        col = ratio[:, i]
-        if np.isfinite(col).sum() >= 2:
-            th = time_to_loss(t, col, half)
-            out[i] = th if math.isfinite(th) else np.inf
-    return out
-
-
-def spread(th: np.ndarray, t_max: float, q: tuple[float, float] = (10.0, 90.0)) -> tuple[float, bool]:
-    """(p90 − p10 of log10 t_half in decades, censored). Censored times count as t_max, so when the
-    upper percentile falls on a censored feature the value is a lower bound (censored = True); NaN
-    when the lower percentile is censored too or the set is empty."""
-    if th.size == 0:
-        return float("nan"), False
-    big = 1e30
-    lt = np.log10(np.where(np.isfinite(th), th, big))
-    lo, hi = np.percentile(lt, q)
-    if lo >= math.log10(big) - 1:
-        return float("nan"), True
-    censored = bool(hi >= math.log10(big) - 1)
-    if censored:
-        hi = np.percentile(np.log10(np.minimum(th, t_max)), q[1])
-    return float(hi - lo), censored
-
-
-def per_feature_ratio(run: Any, min_count: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, L_i(t)/L_i(0) (n_times, N), resolved mask (N,)) for one stored run; a feature is resolved
-    when its loss is exact or eval_size·p_i ≥ min_count (its expected number of active eval samples)."""
-    cfg = run.config
-    t = np.asarray(run.t, dtype=float)
-    pf = np.asarray(run.arrays["per_feature"], dtype=float)  # (n_times, n_features)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = pf / pf[0]
-    if cfg.eval_exact:
-        resolved = np.ones(pf.shape[1], dtype=bool)
-    else:
-        p = frequencies(cfg.data)
-        exact0 = 0.5 * teacher_diagonal(cfg.data) ** 2 * p / 3.0
-        resolved = (cfg.train.eval_size * p >= min_count) & (pf[0] >= 0.1 * exact0)
-    resolved &= np.isfinite(pf[0]) & (pf[0] > 0)
-    return t, ratio, resolved
 
 
 def binned_median(values: np.ndarray, mask: np.ndarray, n_bins: int = 16) -> tuple[np.ndarray, np.ndarray]:

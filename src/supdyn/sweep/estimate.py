@@ -29,12 +29,15 @@ import torch
 
 from supdyn.config import RunConfig
 from supdyn.model import population_loss, sampled_loss
-from supdyn.train import StaticRunner, eval_steps, flush_denormals, resolve_engine, run_steps
+from supdyn.train import StaticRunner, eval_steps, flush_denormals, group_key, resolve_engine, run_steps
 from supdyn.train.common import eval_set
 from supdyn.train.engine import SHRINK_FRACTION, matmul_precision
 from supdyn.train.memory import eval_chunk
 
 PROBE_STEPS = 32
+PROBE_SECONDS = 1.5
+"""A sparse probe stops after PROBE_STEPS steps or PROBE_SECONDS of stepping (at least 2 steps), so that
+large shapes (N = 4096, K = 1024: ~1 s per packed step on one core) are probed in seconds."""
 EARLY_STEPS = 300
 LATE_STEP_FACTOR = 0.7
 """Sparse CPU step after ``EARLY_STEPS`` steps / at t = 0 (benchmarks/README.md: 0.56–0.71 measured)."""
@@ -123,7 +126,7 @@ def probe_static(configs: list[RunConfig], dev: torch.device) -> TaskEstimate:
     return TaskEstimate(sum(s * step_time(m) for m, s in ph) + ev * _n_events(configs) + setup * len(sizes))
 
 
-def probe_sparse(configs: list[RunConfig], dev: torch.device) -> TaskEstimate:
+def probe_sparse(configs: list[RunConfig], dev: torch.device, cache: dict | None = None) -> TaskEstimate:
     from supdyn.data import BatchStream, stream_seed, torch_generator
     from supdyn.model import build_student
     from supdyn.train import param_dtype, train_step
@@ -136,17 +139,28 @@ def probe_sparse(configs: list[RunConfig], dev: torch.device) -> TaskEstimate:
     lr = torch.tensor([c.train.lr for c in configs], dtype=param_dtype(c0), device=dev)
     setup = time.perf_counter() - t0
     t1 = time.perf_counter()
-    for _ in range(PROBE_STEPS):
+    n = 0
+    while n < PROBE_STEPS and (n < 2 or time.perf_counter() - t1 < PROBE_SECONDS):
         train_step(st, batches, lr)
-    step = (time.perf_counter() - t1) / PROBE_STEPS
+        n += 1
+    step = (time.perf_counter() - t1) / n
     steps = max(run_steps(c) for c in configs)
     early = min(steps, EARLY_STEPS)
-    seconds = step * (early + LATE_STEP_FACTOR * (steps - early)) + _eval_time(configs, st, dev) * _n_events(configs)
+    key = (group_key(c0), len(configs), c0.train.per_feature)  # an evaluation's cost depends on the shape only
+    if cache is None or key not in cache:
+        ev = _eval_time(configs, st, dev)
+        if cache is not None:
+            cache[key] = ev
+    else:
+        ev = cache[key]
+    seconds = step * (early + LATE_STEP_FACTOR * (steps - early)) + ev * _n_events(configs)
     return TaskEstimate(seconds + setup)
 
 
-def probe_task(task: Sequence[RunConfig], device: str, threads: int | None = None) -> TaskEstimate:
-    """Time one task briefly on ``device`` (see the module docstring)."""
+def probe_task(task: Sequence[RunConfig], device: str, threads: int | None = None,
+               cache: dict | None = None) -> TaskEstimate:
+    """Time one task briefly on ``device`` (see the module docstring). ``cache``: evaluation times of the
+    sparse engine by shape and pack size, shared between the tasks of one estimate."""
     configs = list(task)
     dev = torch.device(device)
     old = torch.get_num_threads()
@@ -156,7 +170,7 @@ def probe_task(task: Sequence[RunConfig], device: str, threads: int | None = Non
         with flush_denormals(), torch.no_grad(), matmul_precision(configs[0].train.dtype == "tf32"):
             if resolve_engine("auto", device) == "static":
                 return probe_static(configs, dev)
-            return probe_sparse(configs, dev)
+            return probe_sparse(configs, dev, cache)
     finally:
         torch.set_num_threads(old)
 
@@ -173,6 +187,36 @@ def estimate_sweep(tasks: list[list[RunConfig]], *, device: str, executor: str, 
                    ) -> dict[str, float]:
     """{"seconds": the estimated wall time of training the tasks, "task_seconds": their sum, ...}."""
     dask = executor == "dask" and not device.startswith("cuda")
-    seconds = [probe_task(t, device, 1 if dask else None).seconds for t in tasks]
+    cache: dict = {}
+    seconds = [probe_task(t, device, 1 if dask else None, cache).seconds for t in tasks]
     wall = schedule(seconds, workers) + DASK_STARTUP if dask else float(np.sum(seconds))
-    return {"seconds": float(wall), "task_seconds": float(np.sum(seconds)), "n_tasks": len(tasks)}
+    return {"seconds": float(wall), "task_seconds": float(np.sum(seconds)), "n_tasks": len(tasks),
+            "per_task": [float(x) for x in seconds]}
+
+
+# -- a stated model of one GPU (not a measurement) ------------------------------------------------------
+
+H200_FP32_FLOPS = 46416e9
+"""Float32 matmul rate of one H200, measured (2048² matmul, benchmarks/README.md, 2026-12-04)."""
+H200_ROOFLINE_FRACTION = 0.68
+"""Fraction of that rate the static engine's packed step reached, measured 0.66–0.71 (K 256 and 512,
+N 1024, 64–256 models; benchmarks/README.md). Assumed to hold at other N and K: a model, not a measurement."""
+EVAL_STEP_FRACTION = 1.0 / 3.0
+"""An evaluation sample costs a forward pass, about a third of a training sample's forward and backward."""
+
+
+def gpu_model_seconds(configs: Sequence[RunConfig], *, flops: float = H200_FP32_FLOPS,
+                      fraction: float = H200_ROOFLINE_FRACTION) -> float:
+    """MODELLED seconds of training ``configs`` on one GPU (every run packed, no lanes counted):
+    Σ_runs [steps + evaluations × eval_size / batch × EVAL_STEP_FRACTION] × 4·batch·N·K / (flops × fraction),
+    the dense-output roofline of the static engine's step (benchmarks/README.md) at the measured fraction.
+    For float32 runs; a stated model from the H200 measurements, not a measurement of these runs, and a
+    lower bound: it counts no set-up, graph capture or unpacked steps (one model alone ran at 0.2 of the
+    packed rate), so small sweeps take several times longer (``--full --only fig12``, 18 runs: 8.3 s by
+    this model, 44.5 s measured with analysis on the H200)."""
+    total = 0.0
+    for c in configs:
+        step_flops = 4.0 * c.train.batch * c.data.n_features * c.model.d_hidden
+        evals = len(eval_steps(c)) * c.train.eval_size / c.train.batch * EVAL_STEP_FRACTION
+        total += (run_steps(c) + evals) * step_flops / (flops * fraction)
+    return total
