@@ -263,3 +263,12 @@ def test_a_closed_stdout_is_named(one_run):
                           timeout=300, preexec_fn=lambda: os.close(1))
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == ["supdyn runs: error: stdout: Bad file descriptor"]
+
+
+def test_reproduce_into_a_store_that_is_a_file_is_one_line(tmp_path, capsys):
+    """The plan's line came first, then the error: two lines on stderr for one bad input."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["reproduce", "--smoke", "--only", "fig3", "--out", str(tmp_path / "out"), "--store", str(blocker),
+                 "--no-progress"]) == 2
+    assert _one_line(capsys, f"supdyn reproduce: error: store: cannot write to {blocker} (Not a directory)")
