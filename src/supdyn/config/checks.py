@@ -34,7 +34,10 @@ class ConfigError(ValueError):
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field_name}: got {value!r}; allowed: {allowed}")
+    got = repr(value)
+    if len(got) > 80:  # a 400-digit integer, a list of 1024 values: its ends and its length
+        got = f"{got[:40]}…{got[-12:]} ({len(got)} characters)"
+    raise ConfigError(f"{field_name}: got {got}; allowed: {allowed}")
 
 
 def _is_bool(value: Any) -> bool:
