@@ -91,6 +91,11 @@ def test_booleans_are_not_frequencies(tmp_path, capsys):
     f.write_text(SMALL.replace("[model]", 'law = "user"\np = [true' + ", false" * 31 + "]\n[model]"))
     assert main(["train", str(f), "--store", str(tmp_path / "s")]) == 2
     assert _one_line(capsys, "supdyn train: error: p[0]: got True; allowed: a finite number")
+    f.write_text(SMALL.replace("batch = 64", 'batch = 64\nsnapshots = "12"'))  # was the times 1 and 2
+    assert main(["train", str(f), "--store", str(tmp_path / "s")]) == 2
+    assert _one_line(capsys, "supdyn train: error: snapshots: got '12'; allowed: a list of numbers")
+    with pytest.raises(ConfigError, match=r"^p\[1\]: got '0.5'; allowed: a finite number"):
+        DataConfig(n_features=2, law="user", p=[0.5, "0.5"])  # a string is no number, in a list or alone
 
 
 def test_a_spec_without_runs_is_an_error(tmp_path, capsys):

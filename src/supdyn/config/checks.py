@@ -82,6 +82,8 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 def _float_tuple(name: str, value: Any) -> tuple[float, ...] | None:
     if value is None:
         return None
+    if isinstance(value, (str, bytes)):  # (a string is iterable: "12" was the list 1, 2)
+        _fail(name, value, "a list of numbers")
     try:
         values = list(value)
         out = tuple(float(v) for v in values)
@@ -89,10 +91,8 @@ def _float_tuple(name: str, value: Any) -> tuple[float, ...] | None:
         out = ()
     except (TypeError, ValueError):
         _fail(name, value, "a list of numbers")
-    for i, v in enumerate(values):  # a boolean is no frequency; nor is an integer beyond a float
-        if _is_bool(v) or not isinstance(v, (numbers.Real, str)):
-            _fail(f"{name}[{i}]", v, "a finite number")
-        _finite(f"{name}[{i}]", float(v) if isinstance(v, str) else v)
+    for i, v in enumerate(values):  # numbers only (as for one value): no boolean, string, integer beyond a float
+        _finite(f"{name}[{i}]", v)
     return out
 
 
