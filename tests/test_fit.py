@@ -73,7 +73,7 @@ def test_interval_and_to_dict_are_consistent():
     (T, 1 / T, (1e4, 1e3), "lo < hi"),
     (T, 1 / T, (1e3, 1e3), "lo < hi"),
     (T, 1 / T, (1e6, 1e7), "does not overlap"),
-    (T, 1 / T, (1e3, 1.2e3), "need at least 5"),
+    (T, 1 / T, (1e3, 1.2e3), "allowed: a window with at least 5 points"),
     (T, np.where(T > 2e3, -1.0, 1 / T), (1e3, 1e4), "non-positive"),
     (T, np.where(T > 2e3, np.nan, 1 / T), (1e3, 1e4), "non-finite"),
     (T, np.where(T > 2e3, 0.0, 1 / T), (1e3, 1e4), "non-positive"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import importlib
+import io
 import os
 import re
 import sys
@@ -150,12 +152,64 @@ def io_line(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
+class _NamedStdout(io.FileIO):
+    """File descriptor 1 whose write errors name it (``stdout: No space left on device`` for ``> /dev/full``)."""
+
+    def write(self, data):  # type: ignore[override]
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, "stdout") from None
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Stdout when file descriptor 1 is closed (``>&-``; Python sets ``sys.stdout = None``)."""
+
+    def write(self, data):  # type: ignore[override]
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), "stdout")
+
+    def flush(self) -> None:  # nothing is buffered: nothing fails at exit
+        pass
+
+
+def _name_stdout() -> None:
+    """Make an I/O error of stdout one line naming it, like every other path (the command-line entry only)."""
+    old = sys.stdout
+    if old is None:
+        sys.stdout = _ClosedStdout()
+        return
+    try:
+        raw = _NamedStdout(old.fileno(), "w", closefd=False)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # no real stdout: leave it
+        return
+    old.flush()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding=old.encoding, errors=old.errors,
+                                  line_buffering=old.line_buffering)
+
+
 def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
         s in str(exc) for s in ("can't allocate memory", "out of memory", "CUDA out of memory")))
 
 
+def _drop_invalid_omp_num_threads(argv: list[str]) -> None:
+    """An OMP_NUM_THREADS that is no thread count (``0``, ``abc``) is no choice (see :func:`_threads`):
+    it is removed, with one line, before torch loads OpenMP (which would print its own two lines on
+    stderr in this process and in every worker it starts)."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None or (re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value)
+                         and all(int(v) >= 1 for v in value.split(","))):
+        return
+    del os.environ["OMP_NUM_THREADS"]
+    verb = next((a for a in argv if a in COMMANDS), None)
+    print(f"supdyn{' ' + verb if verb else ''}: warning: OMP_NUM_THREADS: got {value!r}; allowed: an integer >= 1 "
+          "(ignored)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _drop_invalid_omp_num_threads(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        _name_stdout()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # reported by the verb's parser: its name, its options
@@ -187,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full, permissions, a vanished directory: one line, the path and cause
         if args.debug:
             raise
+        if exc.filename == "stdout":  # nothing more can be written there: no second error at exit
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print(f"supdyn {args.command}: error: {io_line(exc)}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:

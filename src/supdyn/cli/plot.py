@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from supdyn.cli import UsageError, add_limit_arguments, writable_dir
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.geometry:
         return geometry(args)
     lo, hi = args.window
-    if not 0 < lo < hi:
-        raise UsageError(f"--window: got {lo:g} {hi:g}; allowed: 0 < LO < HI")
+    if not (math.isfinite(hi) and 0 < lo < hi):
+        raise UsageError(f"--window: got {lo:g} {hi:g}; allowed: 0 < LO < HI (finite)")
     out = Path(args.out)
     if out.suffix.lower() not in ("", ".png", ".pdf"):
         raise UsageError(f"--out: got {args.out!r}; allowed: a path ending in .png or .pdf (both are written)")

@@ -196,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         writable_dir(Path(args.out) / "results", "--out")  # before training, not after
     store = Store(args.store)
     missing = store.missing(configs)
+    if missing and not args.dry_run:
+        store.ensure_writable()  # one line before the plan's, not after it
     print(f"supdyn reproduce --{mode}: {len(names)} experiment(s), {len(readings)} reading(s), "
           f"{len(configs)} run(s), {len(missing)} to compute, {model_steps(missing):,} model-steps",
           file=sys.stderr)

@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Loss L(t), local exponent -dlogL/dlogt and learned features of the "
                                    "no-superposition theory (gradient flow, t = lr x steps).")
     p.add_argument("--N", type=int, help="number of features (default 1024)")
-    p.add_argument("--law", choices=LAWS, help="frequency law (default power)")
+    p.add_argument("--law", choices=[law for law in LAWS if law != "user"],  # (no option gives p)
+                   help="frequency law (default power)")
     p.add_argument("--a", type=float, help="frequency decay a (default 1.1)")
     p.add_argument("--b", type=float, help="teacher decay b >= 0 (default 0)")
     p.add_argument("--kappa", type=float, help="scale of the exponential law (default 1)")

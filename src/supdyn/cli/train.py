@@ -92,8 +92,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     flat = {field: getattr(args, dest) for dest, field in FLAG_FIELDS.items() if getattr(args, dest) is not None}
     if args.per_feature:
         flat["per_feature"] = True
-    cfg = from_dict(doc)
-    return cfg.replace(**flat) if flat else cfg
+    return from_dict({**doc, **flat})  # the flags override the file before either is validated
 
 
 def divergence_hint(cfg: RunConfig, step: int | None, t: float | None, bound: float,
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     bound = stable_lr_bound(cfg)
     store = Store(args.store)
-    cached = cfg in store
+    cached = store.verify(cfg)  # (a damaged copy is moved aside here, and computed again)
     (stored,) = ensure([cfg], store, device=args.device, progress=not (args.no_progress or args.json))
     out = {
         "run_id": stored.run_id, "cached": cached, "variant": cfg.variant,

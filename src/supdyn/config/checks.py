@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import numbers
 from typing import Any
 
 from supdyn.config.variants import VARIANT_TABLE
@@ -33,17 +34,38 @@ class ConfigError(ValueError):
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field_name}: got {value!r}; allowed: {allowed}")
+    got = repr(value)
+    if len(got) > 80:  # a 400-digit integer, a list of 1024 values: its ends and its length
+        got = f"{got[:40]}…{got[-12:]} ({len(got)} characters)"
+    raise ConfigError(f"{field_name}: got {got}; allowed: {allowed}")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"  # (numpy's bool is no bool subclass)
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """``value`` as a float: any real number (numpy scalars too) but a boolean, finite; an integer too
+    large for a float (TOML integers have no size limit) is not finite."""
+    if _is_bool(value) or not isinstance(value, numbers.Real):
         _fail(name, value, "a finite number")
-    return float(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        _fail(name, value, "a finite number")
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (numpy's too), not a boolean."""
+    return not _is_bool(value) and isinstance(value, numbers.Integral)
 
 
 def _integer(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """``value`` as an int: any integer (numpy's too) but a boolean, in [lo, hi]."""
+    if not _is_int(value):
         _fail(name, value, f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
     if value < lo or (hi is not None and value > hi):
         _fail(name, value, f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
@@ -60,13 +82,17 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 def _float_tuple(name: str, value: Any) -> tuple[float, ...] | None:
     if value is None:
         return None
+    if isinstance(value, (str, bytes)):  # (a string is iterable: "12" was the list 1, 2)
+        _fail(name, value, "a list of numbers")
     try:
-        out = tuple(float(v) for v in value)
+        values = list(value)
+        out = tuple(float(v) for v in values)
+    except OverflowError:  # an integer too large for a float: named below
+        out = ()
     except (TypeError, ValueError):
         _fail(name, value, "a list of numbers")
-    bad = [i for i, v in enumerate(out) if not math.isfinite(v)]
-    if bad:
-        _fail(f"{name}[{bad[0]}]", out[bad[0]], "a finite number")
+    for i, v in enumerate(values):  # numbers only (as for one value): no boolean, string, integer beyond a float
+        _finite(f"{name}[{i}]", v)
     return out
 
 

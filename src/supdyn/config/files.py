@@ -41,10 +41,14 @@ def load_spec(path: str | Path) -> tuple[list[RunConfig], dict[str, Any] | None]
     slurm = spec.pop("slurm", None)
     if slurm is not None and not isinstance(slurm, dict):
         _fail("slurm", slurm, "a [slurm] table")
-    return expand_grid(spec), slurm
+    return expand_grid(spec, where=str(path)), slurm
 
 
-def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
+MAX_GRID_RUNS = 10**6
+"""Most runs one spec may expand to: its configs are built (and checked) at once, before any work."""
+
+
+def expand_grid(spec: dict[str, Any], *, where: str = "spec") -> list[RunConfig]:
     """Configs of a grid spec: ``{"base": {...}, "grid": {field: [values...]}}``.
 
     ``base`` holds fixed fields (flat names or [data]/[model]/[train] sections); ``grid`` maps field
@@ -52,30 +56,43 @@ def expand_grid(spec: dict[str, Any]) -> list[RunConfig]:
     order written. ``grid`` may also be a list of such tables (``[[grid]]`` in TOML): their
     expansions are concatenated, duplicates removed. Unknown keys anywhere raise ConfigError. Each
     point is validated as a whole (base and grid values together), never the base alone: a base
-    ``n_features = 128`` with a grid over ``d_hidden`` need not be a valid run by itself.
+    ``n_features = 128`` with a grid over ``d_hidden`` need not be a valid run by itself. A spec with
+    neither table (an empty file), ``grid = []`` or more than :data:`MAX_GRID_RUNS` runs is an error
+    (``where`` names the spec in it).
     """
     import itertools
+    import math
 
     for key in spec:
         if key not in ("base", "grid", "name", "description"):
             _unknown(key, ["base", "grid", "name", "description"], "")
+    if "base" not in spec and "grid" not in spec:  # one default run (N = 1024, ...) is not what was meant
+        raise ConfigError(f"{where}: no [base] or [grid] table; allowed: a grid spec with a [base] table and/or "
+                          "[grid] tables of lists (see `supdyn sweep --help`)")
     base = spec.get("base", {})
     if not isinstance(base, dict):
         _fail("base", base, "a [base] table")
     grids = spec.get("grid", {})
     grids = grids if isinstance(grids, list) else [grids]
-    out: list[RunConfig] = []
-    seen: set[str] = set()
+    if not grids:
+        _fail("grid", grids, "a [grid] table or [[grid]] tables of lists")
     for grid in grids:
         if not isinstance(grid, dict):
             _fail("grid", grid, "a [grid] table or [[grid]] tables of lists")
-        names = list(grid)
-        values = []
-        for name in names:
-            vals = grid[name]
+        for name, vals in grid.items():
             if not isinstance(vals, list) or not vals:
                 _fail(f"grid.{name}", vals, "a non-empty list of values")
-            values.append(vals)
+    sizes = [[len(v) for v in grid.values()] for grid in grids]
+    total = sum(math.prod(s) for s in sizes)
+    if total > MAX_GRID_RUNS:
+        shape = " + ".join(" × ".join(map(str, s)) or "1" for s in sizes)
+        raise ConfigError(f"grid: got {total} runs ({shape}); allowed: at most {MAX_GRID_RUNS} runs per spec "
+                          "(split it into several specs)")
+    out: list[RunConfig] = []
+    seen: set[str] = set()
+    for grid in grids:
+        names = list(grid)
+        values = [grid[name] for name in names]
         for combo in itertools.product(*values):
             cfg = from_dict({**base, **dict(zip(names, combo))})
             if cfg.run_id not in seen:

@@ -34,7 +34,7 @@ class RunConfig:
         for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
             if not isinstance(getattr(self, name), kind):
                 _fail(name, type(getattr(self, name)).__name__, kind.__name__)
-        _integer("seed", self.seed, 0, 2**63 - 1)
+        object.__setattr__(self, "seed", _integer("seed", self.seed, 0, 2**63 - 1))
         n, k = self.data.n_features, self.model.d_hidden
         if k > n:
             _fail("d_hidden", k, f"1 <= K <= n_features = {n}")
@@ -165,10 +165,15 @@ def from_dict(d: dict[str, Any]) -> RunConfig:
 
     Unknown keys raise a ConfigError naming the key and the closest valid one.
     """
+    if not isinstance(d, dict):
+        raise ConfigError(f"config: got {type(d).__name__}; allowed: a table (dict) of [data], [model], [train] "
+                          "and seed, or flat keys")
     nested: dict[str, Any] = {}
     flat: dict[str, Any] = {}
     for key, val in d.items():
-        if key in _SECTIONS and isinstance(val, dict):
+        if key in _SECTIONS and not isinstance(val, dict):  # `data = 5`: the section, not a field
+            _fail(key, val, f"a [{key}] table")
+        if key in _SECTIONS:
             valid = [f.name for f in dataclasses.fields(_SECTIONS[key])]
             for k in val:
                 if k not in valid:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from supdyn.config.checks import (ADDED, CORRELATIONS, DTYPES, EMBEDDING_INITS, EVAL_MODES, IMPORTANCE, LAWS,
                                   LOSS_REDUCTIONS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES, TEACHERS, VARIANTS, _choice,
-                                  _fail, _finite, _float_tuple, _integer)
+                                  _fail, _finite, _float_tuple, _integer, _is_int)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DataConfig:
     value_max: float = field(default=1.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
-        _integer("n_features", self.n_features, 1)
+        object.__setattr__(self, "n_features", _integer("n_features", self.n_features, 1))
         if _finite("value_max", self.value_max) <= 0:
             _fail("value_max", self.value_max, "value_max > 0 (finite)")
         _choice("law", self.law, LAWS)
@@ -97,7 +97,7 @@ class DataConfig:
         elif w is not None:
             _fail("importance_diag", "a list", "no importance_diag unless importance = 'user'")
         _choice("correlation", self.correlation, CORRELATIONS)
-        _integer("group_size", self.group_size, 2, self.n_features if self.n_features >= 2 else 2)
+        object.__setattr__(self, "group_size", _integer("group_size", self.group_size, 2, max(2, self.n_features)))
         rho = _finite("cooccur", self.cooccur)
         if not 0.0 <= rho <= 1.0:
             _fail("cooccur", self.cooccur, "0 <= cooccur <= 1")
@@ -128,7 +128,7 @@ class ModelConfig:
     bias_init_scale: float = field(default=0.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
-        _integer("d_hidden", self.d_hidden, 1)
+        object.__setattr__(self, "d_hidden", _integer("d_hidden", self.d_hidden, 1))
         _choice("variant", self.variant, VARIANTS)
         _choice("embedding_init", self.embedding_init, EMBEDDING_INITS)
         for name in ("init_scale", "bias_init_scale"):
@@ -192,13 +192,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if _finite("lr", self.lr) <= 0:
             _fail("lr", self.lr, "lr > 0 (finite)")
-        _integer("batch", self.batch, 1)
+        object.__setattr__(self, "batch", _integer("batch", self.batch, 1))
         if _finite("t_max", self.t_max) <= 0:
             _fail("t_max", self.t_max, "t_max > 0 (finite)")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
-        _integer("eval_size", self.eval_size, 1)
-        _integer("eval_per_decade", self.eval_per_decade, 1, 1000)
+        object.__setattr__(self, "eval_size", _integer("eval_size", self.eval_size, 1))
+        object.__setattr__(self, "eval_per_decade", _integer("eval_per_decade", self.eval_per_decade, 1, 1000))
         _choice("eval_mode", self.eval_mode, EVAL_MODES)
         _choice("dtype", self.dtype, DTYPES)
         _choice("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS)
@@ -218,6 +218,9 @@ class TrainConfig:
                   f"t_max = {self.t_max:g}, lr = {self.lr:g})")
         self._check_schedule()
         self._check_optimizer()
+        for name in ("warmup", "decay_every"):  # checked by the schedule (any integer where unused: its default)
+            if _is_int(getattr(self, name)):
+                object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("lr", "t_max", "diverge_factor", "lr_final", "decay_factor", "weight_decay", "weight_decay_B",
                      "beta1", "beta2", "eps"):
             object.__setattr__(self, name, float(getattr(self, name)))
@@ -238,7 +241,7 @@ class TrainConfig:
                       "then constant)")
         else:
             lo = 1 if sched == "warmup" else 0
-            if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or not lo <= self.warmup < n:
+            if not _is_int(self.warmup) or not lo <= self.warmup < n:
                 _fail("warmup", self.warmup, f"an integer number of steps, {lo} <= warmup < round(t_max / lr) = {n}")
         if sched == "cosine":
             if not 0 <= _finite("lr_final", self.lr_final) <= 1:
@@ -246,7 +249,7 @@ class TrainConfig:
         else:
             self._unused("lr_final", "schedule = 'cosine'")
         if sched == "step":
-            if isinstance(self.decay_every, bool) or not isinstance(self.decay_every, int) or self.decay_every < 1:
+            if not _is_int(self.decay_every) or self.decay_every < 1:
                 _fail("decay_every", self.decay_every, "an integer >= 1 (steps between decays) with schedule 'step'")
             if not 0 < _finite("decay_factor", self.decay_factor) <= 1:
                 _fail("decay_factor", self.decay_factor, "0 < decay_factor <= 1")

@@ -98,26 +98,30 @@ def _window_mask(t: np.ndarray, loss: np.ndarray, window: tuple[float, float]) -
     try:
         lo, hi = (float(w) for w in window)
     except (TypeError, ValueError):
-        raise ValueError(f"window: expected two numbers (lo, hi), got {window!r}") from None
+        raise ValueError(f"window: got {window!r}; allowed: two numbers (lo, hi)") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-        raise ValueError(f"window: need finite lo < hi, got ({lo:g}, {hi:g})")
+        raise ValueError(f"window: got [{lo:g}, {hi:g}]; allowed: finite lo < hi")
     tf = t[np.isfinite(t)]
     if tf.size == 0 or hi < tf.min() or lo > tf.max():
         rng = f"[{tf.min():g}, {tf.max():g}]" if tf.size else "(no finite t)"
-        raise ValueError(f"window [{lo:g}, {hi:g}] does not overlap the data range {rng}")
+        raise ValueError(f"window: got [{lo:g}, {hi:g}], which does not overlap the data range {rng}; allowed: a "
+                         f"window inside the data range with at least {MIN_POINTS} points")
     mask = (t >= lo) & (t <= hi)
     n = int(mask.sum())
     if n < MIN_POINTS:
-        raise ValueError(f"window [{lo:g}, {hi:g}] holds only {n} point(s); need at least {MIN_POINTS}")
+        raise ValueError(f"window: got [{lo:g}, {hi:g}], which holds only {n} point(s); allowed: a window with at "
+                         f"least {MIN_POINTS} points")
     if np.any(t[mask] <= 0):
-        raise ValueError(f"window [{lo:g}, {hi:g}] contains t <= 0; a power-law fit needs t > 0")
+        raise ValueError(f"window: got [{lo:g}, {hi:g}], which contains t <= 0; allowed: a window of t > 0 (a power "
+                         "law)")
     lw = loss[mask]
     bad_nf, bad_np = int((~np.isfinite(lw)).sum()), int((lw <= 0).sum())
     if bad_nf or bad_np:
-        raise ValueError(f"loss in window [{lo:g}, {hi:g}] has {bad_nf} non-finite and {bad_np} "
-                         "non-positive value(s); a power-law fit needs finite loss > 0")
+        raise ValueError(f"loss: got {bad_nf} non-finite and {bad_np} non-positive value(s) in the window "
+                         f"[{lo:g}, {hi:g}]; allowed: finite loss > 0 (a power-law fit)")
     if np.unique(t[mask]).size < 3:
-        raise ValueError(f"window [{lo:g}, {hi:g}] holds fewer than 3 distinct t values")
+        raise ValueError(f"window: got [{lo:g}, {hi:g}], which holds fewer than 3 distinct t values; allowed: a "
+                         "window with at least 3")
     return mask
 
 

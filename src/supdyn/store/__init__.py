@@ -30,7 +30,6 @@ import socket
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -39,7 +38,11 @@ import torch
 
 from supdyn import __version__
 from supdyn.config import SCHEMA_VERSION, RunConfig, from_dict, limits, resources
+from supdyn.store.records import StoredRun, check_meta_types, meta_checksum
 from supdyn.train import RunResult, group_key, run_steps
+
+__all__ = ["CorruptRunError", "OtherSchemaError", "Store", "StoreWriteError", "StoredRun", "default_store_root",
+           "meta_checksum", "pack"]
 
 STALE_TMP_SECONDS = 3600.0
 _DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile)
@@ -72,13 +75,16 @@ def _config(doc: Any) -> RunConfig:
         return from_dict(doc)
 
 
-def meta_checksum(meta: dict[str, Any]) -> str:
-    """sha256 of meta.json's fields other than ``meta_sha256`` (canonical JSON): an edited field shows."""
-    doc = {k: v for k, v in meta.items() if k != "meta_sha256"}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def _id_here(cfg_doc: dict[str, Any]) -> str | None:
+    """The run id of a stored config under this SCHEMA_VERSION, or None if it is no config here."""
+    try:
+        return _config(cfg_doc["config"]).run_id
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _check_meta(meta: Any, arrays: Path) -> None:
+    check_meta_types(meta)
     if "meta_sha256" in meta and meta["meta_sha256"] != meta_checksum(meta):  # absent in older runs
         raise ValueError("meta.json checksum mismatch")
     if _sha256(arrays) != meta["arrays_sha256"]:
@@ -91,45 +97,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@dataclass
-class StoredRun:
-    """A run read back from the store. ``arrays`` holds every saved array by name."""
-
-    run_id: str
-    config: RunConfig
-    arrays: dict[str, np.ndarray]
-    meta: dict[str, Any]
-
-    t = property(lambda self: self.arrays["t"], doc="(n_eval,) times t = lr × steps")
-    loss = property(lambda self: self.arrays["loss"], doc="(n_eval,) loss at t")
-    diverged = property(lambda self: bool(self.meta.get("diverged", False)), doc="whether the run diverged")
-
-    @property
-    def snapshot_t(self) -> np.ndarray:
-        """Snapshot times (t = lr × steps), (n_snap,)."""
-        return self.arrays.get("snapshot_t", np.zeros(0))
-
-    @property
-    def snapshots(self) -> dict[str, np.ndarray]:
-        """Snapshots by name (``B``, ``enc``, ``dec``), each (n_snap, ...)."""
-        return {k[len("snapshot_"):]: v for k, v in self.arrays.items()
-                if k.startswith("snapshot_") and k != "snapshot_t"}
-
-    def masked(self) -> "StoredRun":
-        """A copy whose measured arrays (loss curves, snapshots; all but ``t`` and ``steps``) are NaN:
-        how a diverged run enters an analysis, so that every fit leaves it out."""
-        arrays = {k: (v if k in ("t", "steps") or not np.issubdtype(v.dtype, np.floating)
-                      else np.full_like(v, np.nan)) for k, v in self.arrays.items()}
-        return StoredRun(self.run_id, self.config, arrays, dict(self.meta, masked=True))
-
-    def summary(self) -> dict[str, Any]:
-        finite = self.loss[np.isfinite(self.loss)]
-        return {"run_id": self.run_id, "final_t": float(self.t[-1]),
-                "final_loss": float(finite[-1]) if finite.size else float("nan"),
-                "diverged": self.diverged, "diverged_t": self.meta.get("diverged_t"),
-                "wall_time": self.meta.get("wall_time"), "device": self.meta.get("device")}
 
 
 class Store:
@@ -153,8 +120,10 @@ class Store:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise ValueError(f"store: cannot write to {self.root} ({exc.strerror or exc}); "
-                             "allowed: a writable directory") from None
+            cause = exc.strerror or exc
+            if self.root.is_symlink() and not self.root.exists():  # mkdir said "File exists"
+                cause = f"a symbolic link to a missing {os.readlink(self.root)}"
+            raise ValueError(f"store: cannot write to {self.root} ({cause}); allowed: a writable directory") from None
 
     # -- queries -------------------------------------------------------------------------------
     def __contains__(self, cfg_or_id: RunConfig | str) -> bool:
@@ -200,7 +169,9 @@ class Store:
                           for st in (os.stat(d / name) for name in ("meta.json", "config.json", "arrays.npz")))
             if self._verified.get(rid) != stamp:
                 self._read(rid, arrays=False)
-        except OtherSchemaError:
+        except (OtherSchemaError, PermissionError) as exc:
+            if isinstance(exc, PermissionError):  # unreadable is not damaged: an I/O error, the run stays
+                raise
             return False
         except _DAMAGE:
             if d.is_dir():
@@ -215,6 +186,11 @@ class Store:
         cfg_doc = json.loads((d / "config.json").read_text())
         schema = cfg_doc.get("schema_version")
         if schema is not None and schema != SCHEMA_VERSION:
+            if isinstance(schema, bool) or not isinstance(schema, int):
+                raise ValueError(f"config.json: schema_version {schema!r} is not an integer")
+            if _id_here(cfg_doc) == rid:  # another supdyn's run has another id: this one's field was altered
+                raise ValueError(f"config.json: schema_version {schema} in a run of schema {SCHEMA_VERSION} (its "
+                                 "config hashes to its run id here)")
             raise OtherSchemaError(f"run id: {rid} was stored under schema version {schema}, this supdyn "
                                    f"writes {SCHEMA_VERSION} (other random streams); run its config again")
         meta = json.loads((d / "meta.json").read_text())
@@ -243,8 +219,8 @@ class Store:
                 raise KeyError(f"run id: {rid} not in store {self.root}") from None
             self._quarantine(rid)
             raise CorruptRunError(f"run {rid}: incomplete files (moved to {self.root / '_corrupt'})") from None
-        except OtherSchemaError:
-            raise  # left in place, not quarantined
+        except (OtherSchemaError, PermissionError):
+            raise  # left in place, not quarantined (unreadable is an I/O error, not damage)
         except _DAMAGE as exc:
             self._quarantine(rid)
             raise CorruptRunError(f"run {rid}: corrupt ({exc}); moved to {self.root / '_corrupt'}") from None
