@@ -193,6 +193,10 @@ def run(args: argparse.Namespace) -> int:
         from supdyn.report.optimizers import section
 
         extra.append(section(results["optimizers"][ex.STATED.name]))
+    if "geometry" in results:  # likewise our checks
+        from supdyn.report.geometry import section as geometry_section
+
+        extra.append(geometry_section(results["geometry"][ex.STATED.name]))
     if args.readings:
         from supdyn.report.readings import readings_section
 
