@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import matplotlib
 
-from supdyn.figures import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14, geometry_sweep,
+from supdyn.figures import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14, geometry,
                             optimizers, readings, window)
 from supdyn.figures.common import STYLE, figure, save
 
@@ -24,7 +24,7 @@ DRAWERS: dict[str, Callable[[dict[str, Any], Path], list[Path]]] = {
     "fig3": fig3.draw, "fig4": fig4.draw, "fig5": fig5.draw, "fig6": fig6.draw, "window": window.draw,
     "fig7": fig7.draw, "fig8": fig8.draw, "fig9": fig9.draw, "fig10_11": fig10_11.draw, "fig12": fig12.draw,
     "fig13": fig13.draw, "fig14": fig14.draw,
-    "optimizers": optimizers.draw, "geometry": geometry_sweep.draw,
+    "optimizers": optimizers.draw, "geometry": geometry.draw,
 }
 
 
