@@ -44,7 +44,8 @@ def test_quick_grid_is_the_issue_s():
     assert {c.data.n_features for c in cfgs} == {1024} and {c.data.a for c in cfgs} == {1.1, 1.5, 2.0}
     assert {c.data.correlation for c in cfgs} == {"none", "cooccur", "exclusive"}
     assert {c.train.weight_decay for c in cfgs} == {0.0, 3e-4} and {c.seed for c in cfgs} == {0, 1}
-    assert {run_steps(c) for c in cfgs} == {10_000} and len(cfgs) == 24
+    assert {run_steps(c) for c in cfgs} == {10_000} and len(cfgs) == 16
+    assert {c.data.a for c in cfgs if c.data.correlation != "none"} == {1.1}
     assert all({1e3, 1e4} <= set(c.train.snapshots) for c in cfgs)
     full = ex.get("geometry").configs("full")
     assert {c.seed for c in full} == {0, 1, 2} and len(full) == 3 * 3 * 3 * 3
