@@ -5,7 +5,7 @@ represented features against t, and the Gram matrix.
 
 :func:`draw`: the ``geometry`` experiment (our checks): learned embeddings against a, weight decay and
 correlation. One column per correlation (independent, co-activation, exclusive): (top) the number of
-represented features (‖E_i‖ ≥ 0.5) against t = lr × steps, one colour per a, solid without weight decay and
+represented features (‖E_i‖ ≥ 0.5, log scale; dotted: K) against t = lr × steps, one colour per a, solid without weight decay and
 dashed with it (band: lowest to highest seed); (middle) the distribution of D_i of the represented features
 at the last snapshot (seeds pooled). Bottom row: α of c t^−α + L0 on the fit window, the mean D_i of the
 represented features and the number represented at the end, against a, one colour per correlation, filled
@@ -90,9 +90,11 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
             hist = arr(r["d_hist"])
             if hist.sum() > 0 and bins.size == hist.size + 1:
                 axh.stairs(hist / hist.sum(), bins, color=col, ls=ls, label=lab)
-        n = rows[0]["N"] if rows else 0
-        ax.set(title=f"{labels.get(corr, corr)}", xlabel="t = lr × steps",
-               ylabel=f"represented features (of N = {n})", ylim=(0, 1.05 * n if n else None))
+        n, k = (rows[0]["N"], rows[0]["K"]) if rows else (0, 0)
+        if k:
+            ax.axhline(k, color="0.4", ls=":", lw=0.8, label=f"K = {k}")
+        ax.set(title=f"{labels.get(corr, corr)}", xlabel="t = lr × steps", yscale="log",
+               ylabel=f"represented features (of N = {n})", ylim=(1, 1.5 * n if n else None))
         ax.legend(loc="best", fontsize=7)
         axh.set(title=f"D_i of represented features, t = {arr(rows[0]['snapshot_t'])[-1]:g}" if rows else "D_i",
                 xlabel="dimensionality D_i", ylabel="fraction of represented features", xlim=(0, 1.0))
@@ -123,7 +125,9 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     panels[0][0].axhline(1.0, color="k", lw=0.8, ls=":")
     panels[0][0].set_ylabel("α")
     panels[1][0].set_ylabel("mean D_i")
-    panels[2][0].set_ylabel("# features with ‖E_i‖ ≥ 0.5")
+    panels[2][0].set(ylabel="# features with ‖E_i‖ ≥ 0.5", yscale="log")
+    if rows:
+        panels[2][0].axhline(rows[0]["K"], color="0.4", ls=":", lw=0.8)
     panels[0][0].legend(loc="best", fontsize=6.5)
     for j in range(3, ncol):
         axes[2, j].set_visible(False)
