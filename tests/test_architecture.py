@@ -57,5 +57,5 @@ def test_every_experiment_and_figure_module_is_registered():
                if "\nEXPERIMENT = " in p.read_text()}
     assert set(ex.NAMES) == defined == set(figures.DRAWERS)
     drawn = {p.stem for p in (ROOT / "src" / "supdyn" / "figures").glob("*.py")} - {
-        "__init__", "common", "curves", "readings", "geometry"}  # helpers of `supdyn plot`, not experiments
+        "__init__", "common", "curves", "readings"}  # helpers of `supdyn plot` and the readings, not experiments
     assert drawn == set(figures.DRAWERS)

@@ -72,4 +72,5 @@ def test_it_runs_only_on_request_in_quick_and_full_mode():
     assert "optimizers" in ex.NAMES and "optimizers" in ex.ON_REQUEST
     assert "optimizers" not in selected(None, "quick") and "optimizers" not in selected(None, "full")
     assert "optimizers" in selected(None, "smoke") and selected("optimizers", "quick") == ["optimizers"]
-    assert set(selected(None, "quick")) == set(ex.NAMES) - {"optimizers"}
+    assert set(selected(None, "quick")) == set(ex.NAMES) - set(ex.ON_REQUEST)
+    assert {"optimizers", "geometry", "universality"} <= set(ex.ON_REQUEST)

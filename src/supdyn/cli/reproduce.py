@@ -256,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
         from supdyn.report.universality import section as universality_section
 
         extra.append(universality_section(results["universality"][ex.STATED.name]))
+    if "geometry" in results:  # likewise our checks
+        from supdyn.report.geometry import section as geometry_section
+
+        extra.append(geometry_section(results["geometry"][ex.STATED.name]))
     if args.readings:
         from supdyn.report.readings import readings_section
 
