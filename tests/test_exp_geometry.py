@@ -42,9 +42,9 @@ def test_quick_grid_is_the_issue_s():
     cfgs = ex.get("geometry").configs("quick")
     assert {c.variant for c in cfgs} == {"learnable"} and {c.model.d_hidden for c in cfgs} == {128}
     assert {c.data.n_features for c in cfgs} == {1024} and {c.data.a for c in cfgs} == {1.1, 1.5}
-    assert {c.data.correlation for c in cfgs} == {"none", "cooccur"}
+    assert {c.data.correlation for c in cfgs} == {"none", "cooccur", "exclusive"}
     assert {c.train.weight_decay for c in cfgs} == {0.0, 3e-4} and {c.seed for c in cfgs} == {0, 1}
-    assert {run_steps(c) for c in cfgs} == {10_000} and len(cfgs) == 10
+    assert {run_steps(c) for c in cfgs} == {10_000} and len(cfgs) == 12
     assert {c.data.a for c in cfgs if c.data.correlation != "none"} == {1.1}
     assert all({1e3, 1e4} <= set(c.train.snapshots) for c in cfgs)
     full = ex.get("geometry").configs("full")

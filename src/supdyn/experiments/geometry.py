@@ -15,7 +15,8 @@ t = lr × steps. Per setting (seeds pooled; see :mod:`supdyn.fit.geometry` for t
     α                     of L = c t^−α + L0 on ``fit_window`` (seed-mean curve; 95 % percentile
                           bootstrap over seeds)
 
-Seed means carry a 95 % percentile bootstrap interval over seeds (with 2 seeds it spans the two values).
+Seed means carry a 95 % Student-t interval over seeds (:func:`supdyn.experiments.common.seed_summary`; with 2
+seeds it has 1 degree of freedom and is wide).
 Checks (ours, :meth:`Geometry.checks`) are decided per (a, correlation) by the seed ranges: a difference
 "holds" where the seeds of the two settings do not overlap, is "inconclusive" where the means order as
 stated but the ranges overlap, and "does not hold" otherwise.

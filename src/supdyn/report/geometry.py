@@ -65,7 +65,7 @@ def section(result: dict[str, Any]) -> tuple[str, str]:
             "‖E_i‖² / Σ_j (Ê_i · E_j)² of the represented features at the last snapshot (1: a direction of its "
             "own, 1/2: shared with one other); Σ_i D_i ≤ K. α of L = c t<sup>−α</sup> + L0 on "
             f"t ∈ [{_f(w[0], 'g')}, {_f(w[1], 'g')}], 95 % percentile bootstrap over seeds; the other columns are "
-            "seed means with a 95 % percentile bootstrap interval over seeds (with 2 seeds it spans the two). "
+            "seed means with a 95 % Student-t interval over seeds (with 2 seeds: 1 degree of freedom, wide). "
             "“represented vs t” is n@t at each snapshot time (seed mean).</p>")
     return ("Feature geometry of learned embeddings (our checks)",
             f"{text}<table class='claims'><tr><th>check</th><th>measured</th><th>outcome</th><th>rule</th></tr>"
