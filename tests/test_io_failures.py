@@ -32,6 +32,17 @@ CAPPED = ("import resource, signal, sys\nif __name__ == '__main__':\n    signal.
           "    sys.exit(main(sys.argv[1:]))\n")
 
 
+def _fill(path: Path) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def full_disk(tmp_path):
     """A directory on a 1 MiB tmpfs with no free block left (skipped where mounting is not allowed)."""
@@ -40,13 +51,7 @@ def full_disk(tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
     try:
-        with open(mnt / "filler", "wb", buffering=0) as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
+        _fill(mnt / "filler")
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
@@ -105,13 +110,7 @@ def test_a_failure_record_that_cannot_be_written_leaves_no_file(full_disk):
     store = Store(full_disk / "store")
     (full_disk / "filler").unlink()
     store.ensure_writable()
-    with open(full_disk / "filler", "wb", buffering=0) as fh:  # full again
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-                fh.flush()
-        except OSError:
-            pass
+    _fill(full_disk / "filler")  # full again
     with pytest.raises(StoreWriteError, match=r"^store: cannot record the failure of run \w{12} in .*_failed "
                                               r"\(No space left on device\)$"):
         store.mark_failed(from_dict({"n_features": 32, "d_hidden": 8}), "boom " * 2000)
