@@ -43,7 +43,9 @@ def test_every_reading_builds_valid_configs(reading, mode):
         cfgs = exp.configs(mode, reading)
         assert len({c.run_id for c in cfgs}) == len(cfgs)
         for c in cfgs:
-            assert c.data.normalize == reading.overrides.get("normalize", "sum")
+            # exclusive groups need sum p <= 1 in every group: their runs keep sum p = 1 under every reading
+            want = "sum" if c.data.correlation == "exclusive" else reading.overrides.get("normalize", "sum")
+            assert c.data.normalize == want
             assert c.model.init_scale == reading.overrides.get("init_scale", 1e-3)
             frequencies(c.data)  # every p_i in [0, 1]
         base = exp.configs(mode, STATED)
