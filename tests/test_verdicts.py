@@ -10,8 +10,10 @@ import pytest
 
 from supdyn import experiments as ex
 from supdyn.config import RunConfig
-from supdyn.experiments.common import alpha_set_decision, pooled_seed_sd, seed_fit
-from supdyn.experiments.rules import Decision, all_members, equivalence, threshold, word
+from supdyn.experiments.common import alpha_set_decision, pooled_seed_sd, seed_fit, window_drop
+from supdyn.experiments.fig7 import envelope_law
+from supdyn.experiments.fig9 import at_init
+from supdyn.experiments.rules import Decision, all_members, equivalence, must_fall, threshold, word
 from supdyn.fit.intervals import mean_interval, paired_interval, t_interval, tost, welch_interval
 from supdyn.store import StoredRun
 
@@ -125,38 +127,38 @@ def test_set_rule_needs_every_member():
 
 def test_equal_exponents_pass_the_equivalence_test():
     fit = seed_fit(T, seeds_of([1.0, 1.0, 1.0], noise=0.003), W, n_boot=50)
-    res = alpha_set_decision([("x", fit)], 1.0, 0.1, pooled_seed_sd([fit]))
+    res = alpha_set_decision([("x", fit)], 1.0, 0.1, pooled_seed_sd([fit]), min_drop=0.5)
     assert res["decision"].outcome == "pass"
     assert res["tests"][0]["kind"].startswith("CI 95% over seeds")
 
 
 def test_exponents_0_2_apart_fail_the_equivalence_test():
     fit = seed_fit(T, seeds_of([1.2, 1.2, 1.2], noise=0.003), W, n_boot=50)
-    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None)["decision"].outcome == "fail"
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None, min_drop=0.5)["decision"].outcome == "fail"
 
 
 def test_a_wide_interval_is_inconclusive():
     # seeds whose exponents spread by ±0.15 around 1.0: the 90% CI is wider than the ±0.1 band
     fit = seed_fit(T, seeds_of([0.85, 1.0, 1.15]), W, n_boot=50)
-    d = alpha_set_decision([("x", fit)], 1.0, 0.1, None)
+    d = alpha_set_decision([("x", fit)], 1.0, 0.1, None, min_drop=0.5)
     assert d["decision"].outcome == "inconclusive"
     assert d["tests"][0]["hi90"] - d["tests"][0]["lo90"] > 0.2
 
 
 def test_one_seed_without_pooled_spread_cannot_pass():
     fit = seed_fit(T, seeds_of([1.0]), W)
-    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None)["decision"].outcome == "inconclusive"
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None, min_drop=0.5)["decision"].outcome == "inconclusive"
     # with the seed SD pooled from a replicated point it can
     rep = seed_fit(T, seeds_of([0.99, 1.0, 1.01]), W, n_boot=50)
     pooled = pooled_seed_sd([rep, fit])
     assert pooled["dof"] == 2 and pooled["sd"] == pytest.approx(0.01, rel=0.05)
-    assert alpha_set_decision([("x", fit)], 1.0, 0.1, pooled)["decision"].outcome == "pass"
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, pooled, min_drop=0.5)["decision"].outcome == "pass"
 
 
 def test_a_set_claim_with_one_failing_member_fails():
     good = seed_fit(T, seeds_of([1.0, 1.0, 1.0], noise=0.003), W, n_boot=50)
     bad = seed_fit(T, seeds_of([0.6, 0.6, 0.6], noise=0.003, seed=3), W, n_boot=50)
-    res = alpha_set_decision([("good", good), ("good2", good), ("bad", bad)], 1.0, 0.15, None)
+    res = alpha_set_decision([("good", good), ("good2", good), ("bad", bad)], 1.0, 0.15, None, min_drop=0.5)
     assert res["decision"].outcome == "fail" and "bad" in res["decision"].reason
 
 
@@ -240,3 +242,76 @@ def test_report_tally_and_tables_split_claims_from_checks(tmp_path):
     html = page.read_text()
     assert "why a" in html and "why c" in html and "Look at the slope." in html and "Bears on: a" in html
     assert html.index("id='tally'") < html.index("id='claims'") < html.index("id='checks'")
+
+
+# -- the loss must fall on the window before a fit over it can decide ---------------------------------
+
+def test_window_drop_is_the_ratio_of_the_windows_end_losses():
+    # c t^-1 + L0 with c = 10, L0 = 1e-3: L(1e3) = 0.011, L(1e4) = 0.002 → 0.011 / 0.002 − 1 = 4.5
+    assert window_drop(T, power(1.0), W) == pytest.approx(4.5)
+    assert math.isnan(window_drop(T, power(1.0), (2e4, 3e4)))  # window not reached
+
+
+def test_must_fall_turns_a_decision_on_a_flat_curve_inconclusive():
+    for outcome in ("pass", "fail", "inconclusive"):
+        d = Decision(outcome, "x")
+        assert must_fall(d, 0.6, 0.5) is d  # the loss falls enough: the member rule stands
+        assert must_fall(d, 0.1, 0.5).outcome == "inconclusive"
+        assert must_fall(d, float("nan"), 0.5).outcome == "inconclusive"
+    assert must_fall(Decision("untested", "no fit"), 0.0, 0.5).outcome == "untested"
+
+
+def test_a_flat_loss_makes_a_band_member_inconclusive():
+    """0.05/t + 0.1 is c t^-α + L0 with α = 1 exactly, so its fit passes the band, but it falls by only
+    (0.1 + 5e-5)/(0.1 + 5e-6) − 1 ≈ 4.5e-4 on [1e3, 1e4]: the member cannot count."""
+    flat = np.stack([np.where(T > 0, 0.05 / np.where(T > 0, T, 1.0) + 0.1, 0.15) * (1 + 1e-4 * s) for s in range(3)])
+    fit = seed_fit(T, flat, W, n_boot=50)
+    assert fit["drop"] == pytest.approx(0.45e-4 / 0.100005, rel=1e-3)
+    assert alpha_set_decision([("x", fit)], 1.0, 0.1, None, min_drop=0.0)["decision"].outcome == "pass"
+    res = alpha_set_decision([("x", fit)], 1.0, 0.1, None, min_drop=0.5)
+    assert res["decision"].outcome == "inconclusive" and "falls by only" in res["member_reasons"][0]
+
+
+# -- goodness of fit, the envelope's power law, B(0) (known answers) ----------------------------------
+
+def _fig6_runs(curve) -> list[StoredRun]:
+    return [fake_run(cfg(a=a, b=b, seed=s), curve(T) * np.exp(0.002 * np.random.default_rng(s).standard_normal(T.size)))
+            for a, b in ((1.1, 0.0), (1.5, 0.0)) for s in range(3)]
+
+
+def test_fig6_a_pure_power_law_passes_the_fit_quality_threshold_and_a_bent_curve_fails():
+    exp = ex.get("fig6")
+    pure = {c.id: c for c in exp.claims(exp.analyze(_fig6_runs(lambda t: power(1.0, t=t)), "quick"))}
+    row = pure["fig6_power_law_fit_quality"]
+    assert row.verdict == "reproduced" and row.interval is not None and row.interval[1] < 0.02
+    # an exponential cut-off bends the log-log curve downwards: no c t^-α + L0 follows it
+    bent = lambda t: np.where(t > 0, 10 * np.where(t > 0, t, 1.0) ** -0.5 * np.exp(-t / 2e4), 10.0)
+    row = {c.id: c for c in exp.claims(exp.analyze(_fig6_runs(bent), "quick"))}["fig6_power_law_fit_quality"]
+    assert row.verdict == "not reproduced" and row.interval[0] > 0.02
+
+
+def _width_curves(loss_of_C, ks=(8, 16, 32), n_seeds=2) -> list[dict]:
+    t = np.logspace(0, 4, 401)  # dense: the log–log interpolation errs by ≤ k Δ(ln t)²/8 ≈ 3e-6 on ln L = −k (ln C)²
+    return [{"K": k, "t": t, "losses": np.stack([loss_of_C(t * k**2)] * n_seeds)} for k in ks]
+
+
+def test_envelope_law_of_a_power_law_envelope_and_of_a_bent_one():
+    C = np.logspace(3, 5, 30)
+    cost = lambda t, K: t * K**2
+    pure = envelope_law(_width_curves(lambda c: 3.0 * c**-0.4), C, cost, n_boot=20)
+    assert pure["slope"] == pytest.approx(-0.4) and pure["max_res"] < 1e-9
+    assert pure["slope_interval"] == pytest.approx([-0.4, -0.4])  # identical seeds: no spread
+    # ln L = −k x² (x = ln C) on n evenly spaced x over a span h: with u = (x − mid)/(h/2) the least-squares
+    # line leaves k (h/2)² (mean u² − u²), largest at the ends: k (h/2)² (1 − (n + 1)/(3(n − 1)))
+    bent = envelope_law(_width_curves(lambda c: np.exp(-0.05 * np.log(c) ** 2)), C, cost)
+    h, n = np.log(100), C.size
+    assert bent["max_res"] == pytest.approx(0.05 * (h / 2) ** 2 * (1 - (n + 1) / (3 * (n - 1))), rel=1e-4)
+    assert bent["slope_interval"] is None  # no resamples asked for
+
+
+def test_unlearned_entries_at_their_initial_values_are_counted_in_the_band():
+    diag = np.array([0.9, 0.8, 1e-3, -2e-3, 2.9e-3, 5e-3, 0.02])
+    unlearned = np.array([False, False, True, True, True, True, True])
+    out = at_init(diag, unlearned, init_scale=1e-3, band=3.0)
+    assert out["n_unlearned"] == 5 and out["frac_at_init"] == pytest.approx(3 / 5)
+    assert out["min_z"] == pytest.approx(1.0) and out["median_z"] == pytest.approx(2.9)

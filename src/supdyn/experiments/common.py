@@ -5,8 +5,9 @@ Every experiment module imports what it shares from here (never from another exp
 experiment module imports a sibling only to reuse its runs (fig13 and fig14 reuse fig7's).
 
 Results are JSON-able dicts: a fit is :func:`safe_fit`'s dict (``alpha``, ``alpha_se``, ``c``, ``L0``,
-``lo``/``hi`` = its 95% interval, ``rms`` log-residual, ``window``, ``n_points``, ``interval_method``;
-α = NaN and ``error`` when the window cannot be fitted).
+``lo``/``hi`` = its 95% interval, ``rms`` and ``max_res`` = RMS and max |ln(L/fit)|, ``drop`` =
+L(t_lo)/L(t_hi) − 1 of the data on the window (:func:`window_drop`), ``window``, ``n_points``,
+``interval_method``; α = NaN and ``error`` when the window cannot be fitted).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from supdyn.config import DataConfig, RunConfig
-from supdyn.experiments.rules import CI_SEEDS, FIT_SE, POOLED, all_members, equivalence
+from supdyn.experiments.rules import CI_SEEDS, FIT_SE, POOLED, all_members, equivalence, must_fall
 from supdyn.fit import bootstrap_fit, bootstrap_statistic, compute_frontier, fit_power_law, iso_compute
 from supdyn.fit.intervals import mean_interval, t_interval, tost
 from supdyn.theory.exact import ExactTheory
@@ -99,19 +100,36 @@ def seed_summary(values: list[float]) -> tuple[float, tuple[float, float] | None
 # -- fits ------------------------------------------------------------------------------------------
 
 
+def window_drop(t: np.ndarray, loss: np.ndarray, window: Sequence[float]) -> float:
+    """L(t_lo)/L(t_hi) − 1: how far the loss falls on the window, t_lo and t_hi its first and last evaluated
+    t with a finite positive loss (NaN with fewer than 2 such points) — the condition of
+    :func:`supdyn.experiments.rules.must_fall`."""
+    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    with np.errstate(invalid="ignore"):
+        ok = (t >= window[0]) & (t <= window[1]) & np.isfinite(loss) & (loss > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    tt, ll = t[ok], loss[ok]
+    return float(ll[np.argmin(tt)] / ll[np.argmax(tt)] - 1.0)
+
+
 def safe_fit(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], offset: bool = True
              ) -> dict[str, Any]:
-    """:func:`supdyn.fit.fit_power_law` as a JSON-able dict with ``lo``/``hi`` = α ± 1.96 SE;
-    α = NaN and the reason in ``error`` when the window cannot be fitted (e.g. not reached)."""
+    """:func:`supdyn.fit.fit_power_law` as a JSON-able dict with ``lo``/``hi`` = α ± 1.96 SE and the
+    window's ``drop`` (:func:`window_drop`); α = NaN and the reason in ``error`` when the window cannot be
+    fitted (e.g. not reached)."""
     nan = float("nan")
+    drop = window_drop(t, loss, window)
     try:
         f = fit_power_law(t, loss, window, offset=offset)
     except ValueError as exc:
         return {"alpha": nan, "alpha_se": nan, "c": nan, "L0": nan, "lo": nan, "hi": nan, "rms": nan,
-                "window": list(window), "n_points": 0, "error": str(exc)}
+                "max_res": nan, "drop": drop, "window": list(window), "n_points": 0, "error": str(exc)}
     d = f.to_dict()
-    res = d.pop("residuals", [])
-    d["rms"] = float(np.sqrt(np.mean(np.square(np.asarray(res, dtype=float))))) if res else nan
+    res = np.asarray(d.pop("residuals", []), dtype=float)
+    d["rms"] = float(np.sqrt(np.mean(np.square(res)))) if res.size else nan
+    d["max_res"] = float(np.max(np.abs(res))) if res.size else nan
+    d["drop"] = drop
     d["lo"], d["hi"] = f.alpha - 1.96 * f.alpha_se, f.alpha + 1.96 * f.alpha_se
     d["interval_method"] = "± 1.96 SE of the fit (1 seed)"
     return d
@@ -121,10 +139,13 @@ def seed_fit(t: np.ndarray, losses: np.ndarray, window: tuple[float, float], off
              n_boot: int = 500) -> dict[str, Any]:
     """Fit of the seed-mean curve; 95% interval by percentile bootstrap over seeds (≥ 2 seeds, the
     mean curve of resampled seeds refitted) or ± 1.96 SE of the fit (1 seed). With ≥ 2 seeds
-    ``seed_alphas`` holds each seed's own fitted α (for :func:`alpha_test`)."""
+    ``seed_alphas`` and ``seed_max_res`` hold each seed's own fitted α (for :func:`alpha_test`) and max
+    |ln(L/fit)|."""
     out = safe_fit(t, losses.mean(axis=0), window, offset)
-    if losses.shape[0] >= 2:  # per-seed exponents: the sample of the Student-t interval over seeds
-        out["seed_alphas"] = [num(safe_fit(t, row, window, offset)["alpha"]) for row in losses]
+    if losses.shape[0] >= 2:  # per-seed fits: the sample of the Student-t interval over seeds
+        per = [safe_fit(t, row, window, offset) for row in losses]
+        out["seed_alphas"] = [num(f["alpha"]) for f in per]
+        out["seed_max_res"] = [num(f["max_res"]) for f in per]
     if losses.shape[0] >= 2 and math.isfinite(out["alpha"]):
         try:
             bs = bootstrap_fit(t, losses, window, offset=offset, n_resamples=n_boot)
@@ -213,24 +234,26 @@ def alpha_test(fit: dict[str, Any], pooled: dict[str, Any] | None, target: float
 
 
 def alpha_set_decision(members: Sequence[tuple[str, dict[str, Any]]], target: float, margin: float,
-                       pooled: dict[str, Any] | None, label: str = "α") -> dict[str, Any]:
-    """Every member's α ≈ target (TOST at margin, :func:`supdyn.experiments.rules.equivalence`) and the set
-    rule over them. Returns ``decision``, ``measured`` (mean estimate), ``interval`` (envelope of the
+                       pooled: dict[str, Any] | None, label: str = "α", *, min_drop: float) -> dict[str, Any]:
+    """Every member's α ≈ target (TOST at margin, :func:`supdyn.experiments.rules.equivalence`), counted only
+    where its loss falls on the window (its fit's ``drop`` ≥ ``min_drop``,
+    :func:`supdyn.experiments.rules.must_fall`), and the set rule over them. Returns ``decision``, ``measured`` (mean estimate), ``interval`` (envelope of the
     members' 90% CIs), ``tests`` (per member) and ``per`` (text)."""
     tests, decs, names = [], [], []
     for name, fit in members:
         st = alpha_test(fit, pooled, target, margin)
         d = equivalence(st["estimate"], st["lo90"], st["hi90"], target, margin, seed_variation=st["seed_variation"],
                         label=f"{label}({name})", p_tost=st["p_tost"])
-        tests.append({"name": name, **st, "outcome": d.outcome})
+        d = must_fall(d, num(fit.get("drop")), min_drop, f"loss of {name}")
+        tests.append({"name": name, **st, "drop": num(fit.get("drop")), "outcome": d.outcome})
         decs.append(d)
         names.append(name)
     dec = all_members(decs, names, "point")
     vals = [t["estimate"] for t in tests if math.isfinite(t["estimate"])]
     lo = [t["lo90"] for t in tests if math.isfinite(t["lo90"])]
     hi = [t["hi90"] for t in tests if math.isfinite(t["hi90"])]
-    per = "; ".join(f"{t['name']}: {t['estimate']:.3f} [90% CI {t['lo90']:.3f}, {t['hi90']:.3f}; {t['method']}] → "
-                    f"{t['outcome']}" for t in tests)
+    per = "; ".join(f"{t['name']}: {t['estimate']:.3f} [90% CI {t['lo90']:.3f}, {t['hi90']:.3f}; {t['method']}], "
+                    f"L(t_lo)/L(t_hi) − 1 = {t['drop']:.3g} → {t['outcome']}" for t in tests)
     return {"decision": dec, "measured": float(np.mean(vals)) if vals else float("nan"),
             "interval": (min(lo), max(hi)) if lo and hi else None, "tests": tests, "per": per,
             "member_reasons": [d.reason for d in decs]}

@@ -18,6 +18,11 @@ ours "passed" / "failed" / "inconclusive" / "not tested".
   the unmeasured seed-to-seed variation, in the spec), else inconclusive.
 * :func:`all_members` — a claim about every member of a set: fails if one member fails, passes only if
   every member passes, not tested if no member could be tested, else inconclusive.
+* :func:`must_fall` — the condition under which a rule on a fitted window (an exponent, a fit's
+  residuals) can decide at all: the loss falls on the window, L(t_lo)/L(t_hi) − 1 ≥ ``min_drop`` (t_lo,
+  t_hi: the first and last evaluated t of the window; ``min_drop`` in the spec). A curve that does not
+  fall (a plateau) fits c t^−α + L0 with a free L0 for almost any α, so its member is inconclusive,
+  whatever the member rule said; a member with no value stays not tested.
 """
 
 from __future__ import annotations
@@ -164,6 +169,25 @@ def all_members(decisions: Sequence[Decision], names: Sequence[str], what: str =
                     f"({', '.join(open_)})")
 
 
+def must_fall(decision: Decision, drop: float | None, min_drop: float, label: str = "loss") -> Decision:
+    """``decision`` if the loss falls on the window (``drop`` = L(t_lo)/L(t_hi) − 1 ≥ ``min_drop``), else
+    inconclusive with the reason (see the module docstring); an untested ``decision`` is returned as is."""
+    if min_drop < 0:
+        raise ValueError(f"min_drop: got {min_drop!r}; allowed: >= 0")
+    if decision.outcome == "untested" or (_finite(drop) and drop >= min_drop):
+        return decision
+    how = f"falls by only L(t_lo)/L(t_hi) − 1 = {_g(drop)} < {_g(min_drop)}" if _finite(drop) else \
+        "has no measurable fall"
+    return Decision("inconclusive", f"{decision.reason}; the {label} {how} on the window, too little for a fit "
+                    "to decide: this member is inconclusive")
+
+
+def rule_must_fall(min_drop: float) -> str:
+    """The text of :func:`must_fall` as the claims table states it."""
+    return (f"; a member counts only if its loss falls on the window, L(t_lo)/L(t_hi) − 1 ≥ {min_drop:g} (t_lo, "
+            "t_hi: the window's first and last evaluated t), else it is inconclusive")
+
+
 def rule_equivalence(label: str, target: float, margin: float, what: str = "") -> str:
     """The text of :func:`equivalence` as the claims table states it."""
     return (f"{label}{' ' + what if what else ''}: TOST at 5% with margin {margin:g}: reproduced if the 90% CI "
@@ -183,4 +207,5 @@ def rule_threshold(label: str, limit: float, above: bool, allowance: float | Non
 
 
 __all__ = ["BOOTSTRAP", "CI_SEEDS", "ENVELOPE", "FIT_SE", "NO_INTERVAL", "OUTCOMES", "POOLED", "THEORY",
-           "Decision", "all_members", "equivalence", "rule_equivalence", "rule_threshold", "threshold", "word"]
+           "Decision", "all_members", "equivalence", "must_fall", "rule_equivalence", "rule_must_fall",
+           "rule_threshold", "threshold", "word"]

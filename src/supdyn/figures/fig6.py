@@ -14,7 +14,9 @@ CAPTION = (
     "Fig. 6, superposition students (K = 256): sample loss curves (solid) for several (a, b) with their "
     "power-law fits c t^−α + L0 (black dashed) drawn on the shaded fit window, α and its 95% interval in "
     "the legend. Look for the dashed fits following the curves across the window and for α near 1 in "
-    "every legend entry (fig6_power_law_alpha_one; a < 1, the paper's a = 0.5, only in the full grid).")
+    "every legend entry (fig6_power_law_alpha_one; a < 1, the paper's a = 0.5, only in the full grid); a "
+    "dashed fit that bends away from its curve by more than 2% in L somewhere on the window fails the "
+    "power-law form (fig6_power_law_fit_quality).")
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from supdyn.figures.common import arr, figure, save, viridis_colors
+from supdyn.figures.common import arr, figure, num, save, viridis_colors
 
 CAPTION = (
     "Fig. 7, superposition students of width K at a = 1.1, b = 0 (quick mode: N = 256, K = 8..64). (a) "
     "Seed-mean loss against compute C = t·K² (one colour per K) and the compute-optimal envelope (black: the "
     "best loss any width has reached by compute C). Look for the envelope passing from small to large widths "
-    "as C grows (fig7_kopt_increases_with_compute); whether the envelope falls as a power law has no "
-    "row (docs/claims.md 4.4). (b) Iso-compute curves L(K) at four log-uniform C; filled star: interior "
+    "as C grows (fig7_kopt_increases_with_compute) and, dashed grey, the least-squares power law of the "
+    "pointwise envelope over the C where the optimal width is interior: look for the envelope following "
+    "a straight line (fig7_envelope_power_law). Each width's α on the paper's window [1e3, 1e4] "
+    "(fig7_alpha_one_all_widths) is in the claims table, not drawn. (b) Iso-compute curves L(K) at four log-uniform C; filled star: interior "
     "minimum, open circle: minimum at the sweep's edge, open square: undetermined. Look for interior "
     "minima (fig7_iso_compute_interior_minimum). The optimal width's exponent is Fig. 14's "
     "(fig14_kopt_compute_exponent).")
@@ -39,6 +41,11 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
         best = np.fmin.accumulate(np.where(np.isfinite(best), best, np.inf))
         ax.loglog(arr(fr["C"]), np.where(np.isfinite(best), best, np.nan), color="k", lw=2.2, alpha=0.75,
                   label="envelope: best L at compute ≤ C")
+    env = result.get("envelope") or {}
+    if len(env.get("C", [])) and np.isfinite(num(env.get("slope"))):
+        C = arr(env["C"])
+        ax.loglog(C, np.exp(num(env["log_c"]) + num(env["slope"]) * np.log(C)), color="0.45", ls="--", lw=1.4,
+                  label=f"power law of the envelope, slope {num(env['slope']):.2f}")
     iso = result["iso"]
     for i, c in enumerate(arr(iso["C"])):
         ax.axvline(c, color="0.5", ls=":", lw=0.9, label="C levels of (b)" if i == 0 else None)

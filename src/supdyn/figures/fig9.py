@@ -27,7 +27,9 @@ CAPTION = (
     "sec31_nosup_B_diagonal) and weight spread over the whole matrix with it (fig9_superposition_B_dense). "
     "(c) The learned fraction of each diagonal entry against i (SGD dots, exact theory dashed; for "
     "superposition the effective (WᵀBW)_ii); the vertical line is the paper's ~400 (fig9_learned_count, "
-    "fig9_count_matches_theory, fig9_superposition_parallel).")
+    "fig9_count_matches_theory, fig9_superposition_parallel). Without superposition, the paper's \"the rest "
+    "remaining at initialization values\" means tail dots of (c) below the threshold within ±3·init_scale of 0 "
+    "(fig9_unlearned_stay_at_init).")
 
 #: colour scale: linear, symmetric, in units of max A_ii = A_11 = 1 (panel a) or of max |B| (panel b). A
 #: symmetric-log scale painted the whole diagonal of (a) as learned: unlearned tail entries B_ii ≈ 0.03–0.1
