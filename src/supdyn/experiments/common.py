@@ -237,7 +237,8 @@ def alpha_set_decision(members: Sequence[tuple[str, dict[str, Any]]], target: fl
                        pooled: dict[str, Any] | None, label: str = "α", *, min_drop: float) -> dict[str, Any]:
     """Every member's α ≈ target (TOST at margin, :func:`supdyn.experiments.rules.equivalence`), counted only
     where its loss falls on the window (its fit's ``drop`` ≥ ``min_drop``,
-    :func:`supdyn.experiments.rules.must_fall`), and the set rule over them. Returns ``decision``, ``measured`` (mean estimate), ``interval`` (envelope of the
+    :func:`supdyn.experiments.rules.must_fall`), and the set rule over them. Returns ``decision``,
+    ``measured`` (mean estimate), ``interval`` (envelope of the
     members' 90% CIs), ``tests`` (per member) and ``per`` (text)."""
     tests, decs, names = [], [], []
     for name, fit in members:

@@ -9,7 +9,8 @@ bootstrap over seeds when ≥ 2, else ± 1.96 SE), and the gap ΔL(t) = L_fixed 
 seed-mean curves, relative to L_fixed (paper: ΔL ~ 1e-3 against L ~ 1e-2, positive).
 
 Claims: learnable embeddings keep α ≈ 1 (paper: α₁₂₈ = 1.0812 ± 0.0215, α₂₅₆ = 0.9933 ± 0.0149,
-α₅₁₂ = 0.9946 ± 0.0206; TOST per K, counted where the loss falls on the window); their α equals the fixed one (TOST on the paired difference per K);
+α₅₁₂ = 0.9946 ± 0.0206; TOST per K, counted where the loss falls on the window); their α equals the
+fixed one (TOST on the paired difference per K);
 the improvement is an order of magnitude smaller than the loss, judged at the claim's own time t*, where
 the fixed student's loss is O(1e-2) (``gap_loss_level``): ΔL/L_fixed(t*) < ``gap_max`` at every K.
 """

@@ -251,7 +251,8 @@ class Fig7(Experiment):
             + (f", slope [{si[0]:.3g}, {si[1]:.3g}]" if si else "") + (f". {env['error']}" if env.get("error") else "")
             + ". Informational (not used by the rule): a minimum over a discrete set of widths ripples between "
             "the widths' crossovers; through the vertex of the parabola in ln K at each C (most of that ripple "
-            f"removed) the power law's max |ln residual| is {num(env.get('vertex_max_res')):.3g}.", interval_kind=BOOTSTRAP if ri else NO_INTERVAL,
+            f"removed) the power law's max |ln residual| is {num(env.get('vertex_max_res')):.3g}.",
+            interval_kind=BOOTSTRAP if ri else NO_INTERVAL,
             reasons=[d_res.reason, d_slope.reason,
                      "The paper's sentence (\"for a fixed compute budget, the minimum loss scales inversely with the "
                      "student size as a power law\") is ambiguous: at one C the minimum over K is one number, so it can "

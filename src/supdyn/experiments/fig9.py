@@ -124,7 +124,8 @@ class Fig9(Experiment):
                 unl = first["diag_ratio"][first["diag_ratio"] < thr]
                 block["min_unlearned_ratio"] = float(np.abs(unl).min()) if unl.size else float("nan")
             if want_none:
-                block["frac_at_init"], block["frac_at_init_interval"], _ = seed_summary([x["frac_at_init"] for x in rows])
+                m, iv, _ = seed_summary([x["frac_at_init"] for x in rows])
+                block["frac_at_init"], block["frac_at_init_interval"] = m, iv
             if first is not None:
                 cfg = first.pop("cfg")
                 block.update(first)

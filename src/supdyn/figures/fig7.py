@@ -21,7 +21,8 @@ CAPTION = (
     "as C grows (fig7_kopt_increases_with_compute) and, dashed grey, the least-squares power law of the "
     "pointwise envelope over the C where the optimal width is interior: look for the envelope following "
     "a straight line (fig7_envelope_power_law). Each width's α on the paper's window [1e3, 1e4] "
-    "(fig7_alpha_one_all_widths) is in the claims table, not drawn. (b) Iso-compute curves L(K) at four log-uniform C; filled star: interior "
+    "(fig7_alpha_one_all_widths) is in the claims table, not drawn. (b) Iso-compute curves L(K) at four "
+    "log-uniform C; filled star: interior "
     "minimum, open circle: minimum at the sweep's edge, open square: undetermined. Look for interior "
     "minima (fig7_iso_compute_interior_minimum). The optimal width's exponent is Fig. 14's "
     "(fig14_kopt_compute_exponent).")
