@@ -1,4 +1,4 @@
-"""Experiments fig4, fig5, fig6, window, fig12: smoke end-to-end runs and the analysis logic against
+"""Experiments fig4, fig5, fig6, window, fig12, appendix: smoke end-to-end runs and the analysis logic against
 synthetic curves with known exponents, ratios and gaps (oracles independent of the fits)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from supdyn.store import Store, StoredRun
 from supdyn.sweep import ensure
 from supdyn.theory.exact import ExactTheory
 
-NAMES = ["fig4", "fig5", "fig6", "window", "fig12"]
+NAMES = ["fig4", "fig5", "fig6", "window", "fig12", "appendix"]
 T = np.concatenate([[0.0], np.logspace(0, 4, 41)])  # (n_times,) like a run: t = 0 then 10 per decade
 
 
@@ -167,3 +167,36 @@ def test_fig12_gap_and_alpha():
     # one seed each: no seed-to-seed variation, the equivalence tests cannot pass
     assert c["fig12_alpha_unchanged_by_learning"].verdict == "inconclusive"
     assert c["fig12_learnable_alpha_one"].verdict == "inconclusive"
+
+
+# -- appendix and Fig. 11's printed values: the rules on hand-made results -------------------------
+
+def _linear(alpha: float, decay: float, ratio: float = 0.5) -> dict:
+    return {"a": 1.1, "K": 128, "N": 1024, "seed": 0, "fit": {"alpha": alpha, "lo": alpha, "hi": alpha},
+            "decay": decay, "ratio_max": ratio, "rate_fraction": 0.9, "rate_max": 2.0}
+
+
+@pytest.mark.parametrize("alpha,decay,ratio,verdicts", [
+    (0.5, 1.0, 0.5, ("reproduced", "reproduced")),       # loss falls, α outside the band; ratio well below 1
+    (1.05, 1.0, 1.5, ("not reproduced", "not reproduced")),  # loss falls, α ≈ 1; ReLU worse than linear
+    (0.5, 0.01, 0.95, ("inconclusive", "inconclusive")),  # plateau: α decides nothing; ratio within allowance
+])
+def test_appendix_linear_rows_follow_their_rules(alpha, decay, ratio, verdicts):
+    result = {"rules": {"alpha_target": 1.0, "alpha_margin": 0.15, "decay_min": 0.5, "ratio_allowance": 0.1,
+                        "iso_factor": 2.0, "iso_min_fraction": 0.8, "tail_min": 0.5, "cluster_tol": 0.01},
+              "fit_window": [1e3, 1e4], "fit_offset": True, "linear": [_linear(alpha, decay, ratio)]}
+    exp = ex.get("appendix")
+    assert (exp._alpha_row(result).verdict, exp._relu_row(result).verdict) == verdicts
+
+
+@pytest.mark.parametrize("alphas,verdict", [
+    ([0.9769, 0.977, 0.9768], "reproduced"),       # every window within 2 SE: the window does not matter
+    ([0.9769, 1.0, 1.01], "inconclusive"),         # some windows do, others do not
+    ([1.0, 1.01, 0.95], "not reproduced"),         # none does
+])
+def test_fig11_printed_values_rule(alphas, verdict):
+    alg = [1.9834 + (a - 0.9769) for a in alphas]  # the same pattern around the algebraic value
+    fig11 = {law: {"scan": {"windows": [(0.0, 1.0 + i, v) for i, v in enumerate(vals)], "n_scanned": 3, "step": 1}}
+             for law, vals in (("exponential", alphas), ("algebraic", alg))}
+    row = ex.get("fig10_11")._printed_row({"rules": {"printed_se_factor": 2.0}, "fig11": fig11, "fit_offset": True})
+    assert row.verdict == verdict and row.interval_kind == "none: deterministic theory"

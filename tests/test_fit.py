@@ -68,6 +68,31 @@ def test_interval_and_to_dict_are_consistent():
     np.testing.assert_allclose(f.predict(T), f.c * T**-f.alpha + f.L0)
 
 
+@pytest.mark.parametrize("offset", [True, False])
+def test_steep_late_window_does_not_overflow(offset):
+    """A steep power law on a late window (α = 60 on [1e7, 1e8], as the algebraic law's theory loss
+    there): its amplitude at t = 1, c = L(1e7)·1e7^60 ≈ 1e400, exceeds float64. The fit must still
+    recover α and the curve (through the amplitude at the window's reference time) and report c as
+    inf, not raise OverflowError (found fitting Fig. 11's algebraic theory curve on [1e7, 1e8])."""
+    t = np.logspace(7, 8, 41)
+    alpha, l_at_lo = 60.0, 1e-20
+    loss = l_at_lo * (t / 1e7) ** -alpha  # hand-made: 1e-20 at t = 1e7, 1e-80 at 1e8
+    f = fit_power_law(t, loss, (1e7, 1e8), offset=offset)
+    assert f.alpha == pytest.approx(alpha, rel=1e-6)
+    assert math.isinf(f.c) and f.c > 0
+    assert f.log_c == pytest.approx(math.log(l_at_lo) + alpha * math.log(1e7), rel=1e-9)
+    np.testing.assert_allclose(f.predict(t), loss, rtol=1e-5)
+    d = json.loads(json.dumps(f.to_dict(), allow_nan=False))
+    assert d["c"] is None and d["alpha"] == pytest.approx(alpha, rel=1e-6)
+
+
+def test_reference_amplitude_equals_c_where_finite():
+    """c_ref (t/t_ref)^−α is the same curve as c t^−α when c is representable."""
+    f = fit_power_law(T, 5.0 * T**-1.0 + 0.01, (1e3, 1e4))
+    assert f.c_ref * f.t_ref ** f.alpha == pytest.approx(f.c, rel=1e-9)
+    assert 1e3 <= f.t_ref <= 1e4
+
+
 @pytest.mark.parametrize("t,loss,window,match", [
     (T, T[:-1], (1e3, 1e4), "different shapes"),
     (T, 1 / T, (1e4, 1e3), "lo < hi"),

@@ -416,3 +416,24 @@ def test_diagonal_and_exact_at_2_pow_24():
     exact = ExactTheory(p, a).local_exponent(t)
     assert np.max(np.abs(diag - 0.5)) < 2e-3
     assert np.max(np.abs(exact - 0.5)) < 2e-3
+
+
+def test_relaxation_rates_are_the_eigenvalues_of_c_kron_p():
+    """The products π_k c_l equal the eigenvalues of the K²×K² matrix C ⊗ P (computed directly, small K)."""
+    rng = np.random.default_rng(5)
+    n, k = 30, 4
+    w = rng.standard_normal((k, n)) / math.sqrt(k)
+    p = rng.uniform(0.1, 1.0, n)
+    p /= p.sum()
+    th = LinearSuperpositionTheory(w, p, np.ones(n), mean_term=False)
+    c, pm = (w * (p / 3)) @ w.T, w @ w.T
+    np.testing.assert_allclose(np.sort(th.rates), np.linalg.eigvalsh(np.kron(c, pm)), rtol=1e-10, atol=1e-14)
+
+
+def test_tail_share_against_a_hand_computed_case():
+    """Two features with rates λ = (1, 0.01), a = 1, t = 2: only feature 2 has λ t < 1; its share is
+    0.01 e^{−0.04} / (e^{−4} + 0.01 e^{−0.04}) by hand (L_i = ½ λ_i e^{−2 λ_i t})."""
+    th = DiagonalTheory(np.array([0.5, 0.5]), np.ones(2), rates=np.array([1.0, 0.01]))
+    want = 0.01 * math.exp(-0.04) / (math.exp(-4.0) + 0.01 * math.exp(-0.04))
+    assert th.tail_share([2.0])[0] == pytest.approx(want, rel=1e-12)
+    assert th.tail_share([0.5])[0] == pytest.approx(1.0)  # nothing learned yet: all of L is tail

@@ -11,14 +11,15 @@ shared by several experiments live in :mod:`supdyn.experiments.common`, the verd
 from __future__ import annotations
 
 from supdyn.config import ConfigError
-from supdyn.experiments import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14,
-                                geometry, optimizers, readings, universality, window)
+from supdyn.experiments import (appendix, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13,
+                                fig14, geometry, optimizers, readings, universality, window)
 from supdyn.experiments.base import MODES, STATED, Claim, Experiment, Reading, settings
 
 #: every experiment, in report order
 EXPERIMENTS: tuple[Experiment, ...] = (
     fig3.EXPERIMENT, fig4.EXPERIMENT, fig5.EXPERIMENT, fig6.EXPERIMENT, window.EXPERIMENT, fig7.EXPERIMENT,
     fig8.EXPERIMENT, fig9.EXPERIMENT, fig10_11.EXPERIMENT, fig12.EXPERIMENT, fig13.EXPERIMENT, fig14.EXPERIMENT,
+    appendix.EXPERIMENT,
     optimizers.EXPERIMENT, geometry.EXPERIMENT, universality.EXPERIMENT,
 )
 #: experiments that quick and full reproductions run only when named (``--only``): their grids exceed the budget

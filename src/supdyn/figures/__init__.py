@@ -17,15 +17,15 @@ from typing import Any, Callable
 
 import matplotlib
 
-from supdyn.figures import (fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14, geometry,
-                            optimizers, readings, universality, window)
+from supdyn.figures import (appendix, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10_11, fig12, fig13, fig14,
+                            geometry, optimizers, readings, universality, window)
 from supdyn.figures.common import STYLE, figure, save
 
 #: experiment name → its drawing function
 DRAWERS: dict[str, Callable[[dict[str, Any], Path], list[Path]]] = {
     "fig3": fig3.draw, "fig4": fig4.draw, "fig5": fig5.draw, "fig6": fig6.draw, "window": window.draw,
     "fig7": fig7.draw, "fig8": fig8.draw, "fig9": fig9.draw, "fig10_11": fig10_11.draw, "fig12": fig12.draw,
-    "fig13": fig13.draw, "fig14": fig14.draw,
+    "fig13": fig13.draw, "fig14": fig14.draw, "appendix": appendix.draw,
     "optimizers": optimizers.draw, "geometry": geometry.draw, "universality": universality.draw,
 }
 
@@ -34,6 +34,7 @@ CAPTIONS: dict[str, str] = {
     "fig3": fig3.CAPTION, "fig4": fig4.CAPTION, "fig5": fig5.CAPTION, "fig6": fig6.CAPTION,
     "window": window.CAPTION, "fig7": fig7.CAPTION, "fig8": fig8.CAPTION, "fig9": fig9.CAPTION,
     "fig10_11": fig10_11.CAPTION, "fig12": fig12.CAPTION, "fig13": fig13.CAPTION, "fig14": fig14.CAPTION,
+    "appendix": appendix.CAPTION,
     "optimizers": optimizers.CAPTION, "geometry": geometry.CAPTION,
     "universality": universality.CAPTION,
 }

@@ -39,7 +39,7 @@ CAPTION = (
     "(claims fig11_exponential_alpha, fig11_linear_algebraic_alpha). The axes stop at t = 1e6 or at a "
     "loss 1e-8 times the first one, whichever comes first; where the fit window extends beyond (the "
     "exponential law's reaches t ≈ 1e22), the panel says so. The paper's printed 0.9769 and 1.9834 depend "
-    "on the window (docs/claims.md).")
+    "on the window, which it does not state: the row fig11_printed_values counts the windows that give them.")
 
 
 def fig10_figure(result: dict[str, Any]) -> Any:

@@ -45,6 +45,11 @@ class PowerLawFit:
     ``*_se`` are standard errors from the Jacobian at the optimum (``cov = s² (JᵀJ)⁻¹``,
     ``s² = RSS / (n_points - n_params)``), propagated to ``c`` by the delta method.
     ``residuals`` are ``log L_data - log L_model`` at the window's points (in input order).
+
+    The fit is made in log space around the reference time ``t_ref`` (the geometric mean of the
+    window's t): ``L(t) = c_ref (t/t_ref)^-alpha + L0``, so ``c = c_ref t_ref^alpha``.  On a late, steep
+    window c can exceed float64 (e.g. alpha = 60 at t ~ 1e7: c ~ 1e400); then ``c`` is ``inf`` (``None``
+    in ``to_dict``), ``log_c`` holds its natural log, and :meth:`predict` uses ``c_ref``.
     """
 
     alpha: float
@@ -59,6 +64,13 @@ class PowerLawFit:
     offset: bool
     L0_at_bound: bool = False
     cov: np.ndarray = field(default_factory=lambda: np.full((3, 3), np.nan))  # (c, alpha, L0)
+    c_ref: float = math.nan
+    t_ref: float = 1.0
+
+    @property
+    def log_c(self) -> float:
+        """``ln c = ln c_ref + alpha ln t_ref`` (finite where ``c`` overflows)."""
+        return math.log(self.c_ref) + self.alpha * math.log(self.t_ref) if self.c_ref > 0 else math.log(self.c)
 
     @property
     def dof(self) -> int:
@@ -71,8 +83,11 @@ class PowerLawFit:
         return float(self.residuals @ self.residuals)
 
     def predict(self, t: Any) -> np.ndarray:
-        """``c * t**-alpha + L0`` at ``t``."""
-        return self.c * np.asarray(t, dtype=float) ** -self.alpha + self.L0
+        """``c * t**-alpha + L0`` at ``t`` (computed as ``c_ref (t/t_ref)^-alpha + L0``)."""
+        t = np.asarray(t, dtype=float)
+        if math.isfinite(self.c_ref):
+            return self.c_ref * (t / self.t_ref) ** -self.alpha + self.L0
+        return self.c * t**-self.alpha + self.L0
 
     def interval(self, name: str = "alpha", level: float = 0.95) -> tuple[float, float]:
         """Two-sided Student-t interval ``value ± t_{dof}(level) * se`` for alpha, c or L0."""
@@ -88,6 +103,7 @@ class PowerLawFit:
                 "c": _json_float(self.c), "c_se": _json_float(self.c_se),
                 "L0": _json_float(self.L0), "L0_se": _json_float(self.L0_se),
                 "L0_at_bound": bool(self.L0_at_bound), "offset": bool(self.offset),
+                "c_ref": _json_float(self.c_ref), "t_ref": _json_float(self.t_ref),
                 "window": [float(self.window[0]), float(self.window[1])],
                 "n_points": int(self.n_points), "rss": _json_float(self.rss),
                 "residuals": [_json_float(r) for r in self.residuals]}
@@ -145,21 +161,39 @@ def _cov_from_jac(jac: np.ndarray, resid: np.ndarray) -> np.ndarray:
     return (vt.T / sv**2) @ vt * s2
 
 
+def _amplitude(log_c_ref: float, alpha: float, xr: float) -> float:
+    """``c = exp(ln c_ref + alpha xr)``; ``inf`` where it exceeds float64 (no OverflowError)."""
+    with np.errstate(over="ignore"):
+        return float(np.exp(log_c_ref + alpha * xr))
+
+
+def _to_c(cov_ref: np.ndarray, c_ref: float, c: float, alpha: float, xr: float) -> np.ndarray:
+    """The covariance of (c, alpha, L0) from that of (ln c_ref, alpha, L0) (delta method); the c row and
+    column are inf where c overflows."""
+    if not math.isfinite(c):
+        out = np.array(cov_ref, dtype=float)
+        out[0, :] = out[:, 0] = math.inf
+        return out
+    g = np.array([[c, c * xr, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # d(c, alpha, L0)/d(ln c_ref, alpha, L0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return g @ cov_ref @ g.T
+
+
 def _fit_points(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], offset: bool) -> PowerLawFit:
     """Fit on already validated points (all t > 0, loss > 0, at least 5 of them)."""
     x, y = np.log(t), np.log(loss)
     xr = float(x.mean())
     dx = x - xr
     if not offset:
-        a, b, cov_ab, resid = _ols(x, y)
+        a, b, cov_ab, resid = _ols(x, y)  # a = ln c_ref at t_ref = exp(xr)
         alpha = -b
-        c = math.exp(a + alpha * xr)
-        g = np.array([[c, -c * xr], [0.0, -1.0]])  # d(c, alpha)/d(a, b)
-        cv = g @ cov_ab @ g.T
-        cov = np.zeros((3, 3))
-        cov[:2, :2] = cv
-        return PowerLawFit(alpha, math.sqrt(cv[1, 1]), c, math.sqrt(cv[0, 0]), 0.0, 0.0, resid,
-                           window, int(x.size), False, False, cov)
+        c = _amplitude(a, alpha, xr)
+        cov_ref = np.zeros((3, 3))
+        cov_ref[:2, :2] = np.array([[1.0, 0.0], [0.0, -1.0]]) @ cov_ab @ np.array([[1.0, 0.0], [0.0, -1.0]])
+        cov = _to_c(cov_ref, math.exp(a), c, alpha, xr)
+        cov[2, :] = cov[:, 2] = 0.0
+        return PowerLawFit(alpha, math.sqrt(cov_ref[1, 1]), c, math.sqrt(cov[0, 0]), 0.0, 0.0, resid,
+                           window, int(x.size), False, False, cov, math.exp(a), math.exp(xr))
 
     scale = float(loss.min())  # L0 = scale * u, so u is of order one
 
@@ -189,13 +223,15 @@ def _fit_points(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], of
     resid = -fun(p)  # data - model
     cov_p = _cov_from_jac(jac(p), resid)
     alpha, L0 = float(p[1]), float(scale * p[2])
-    c = math.exp(p[0] + alpha * xr)
-    g = np.array([[c, c * xr, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, scale]])  # d(c, alpha, L0)/d(p)
-    with np.errstate(invalid="ignore"):
-        cov = g @ cov_p @ g.T if np.all(np.isfinite(cov_p)) else np.full((3, 3), np.inf)
+    c = _amplitude(float(p[0]), alpha, xr)
+    if np.all(np.isfinite(cov_p)):
+        s = np.diag([1.0, 1.0, scale])  # (ln c_ref, alpha, u) -> (ln c_ref, alpha, L0)
+        cov = _to_c(s @ cov_p @ s, math.exp(p[0]), c, alpha, xr)
+    else:
+        cov = np.full((3, 3), np.inf)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     return PowerLawFit(alpha, float(se[1]), c, float(se[0]), L0, float(se[2]), resid, window,
-                       int(x.size), True, bool(p[2] <= 1e-9), cov)
+                       int(x.size), True, bool(p[2] <= 1e-9), cov, math.exp(p[0]), math.exp(xr))
 
 
 def fit_power_law(t: Any, loss: Any, window: tuple[float, float] = (1e3, 1e4), *,

@@ -143,6 +143,16 @@ class DiagonalTheory:
         return (self.n_features - np.searchsorted(self._lam_sorted, cut, "left")).astype(np.int64)
 
 
+    def tail_share(self, t: object) -> np.ndarray:
+        """Share of L(t) from the unlearned features, those with λ_i t < 1 (i > i_c(t), paper eq. 11):
+        Σ_{λ_i t < 1} L_i(t) / L(t) with L_i of :meth:`per_feature_loss` (paper Sec. 5.1: "the total loss
+        is dominated by the accumulated error of the … unlearned features in the tail"); shape (n_times,)."""
+        t = nm.as_times(t)
+        per = self.per_feature_loss(t)
+        tail = np.outer(t, self.rates) < 1.0
+        return np.sum(per * tail, axis=1) / np.sum(per, axis=1)
+
+
 def paper_eq7_loss(a: float, b: float, n_features: int, t: object) -> np.ndarray:
     """The paper's eq. 7 verbatim: L(t) = (1/6) Σ_{i=1}^{N} i^−(a+2b) exp(−(2/3) t i^−a).
 

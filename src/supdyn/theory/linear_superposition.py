@@ -99,6 +99,13 @@ class LinearSuperpositionTheory:
         np.divide(self._gt, self._rho, out=b_inf, where=self._rho > 0)
         self.loss_limit = self.loss_of(self._up @ b_inf @ self._uc.T)
 
+    @property
+    def rates(self) -> np.ndarray:
+        """The relaxation rates of the flow, the eigenvalues of C ⊗ P: every product π_k c_l of an
+        eigenvalue of P = W Wᵀ and one of C = W Σ Wᵀ (B̃_kl relaxes as e^{−π_k c_l t}; the isotropic limit,
+        eq. 33, replaces them all by ρ_iso); (d_hidden²,), null directions included as 0."""
+        return self._rho.ravel().copy()
+
     # ------------------------------------------------------------------ the quadratic itself
 
     def _residual_rows(self, bw: np.ndarray, rows: slice) -> np.ndarray:
