@@ -59,12 +59,23 @@ def test_smoke_end_to_end(name, smoke_store, tmp_path):
 
 
 def test_runs_are_shared():
-    """fig13 and fig14 plan no run of their own (fig7's, in every mode)."""
+    """fig14 plans no run of its own (fig7's, in every mode); fig13 plans fig7's and, at each K of its
+    pair_widths, the same config at every pair seed, fixed and learnable (nothing else changes)."""
     for mode in ("smoke", "quick", "full"):
-        ids7 = {c.run_id for c in ex.get("fig7").configs(mode)}
+        cfg7 = ex.get("fig7").configs(mode)
+        ids7 = {c.run_id for c in cfg7}
         assert {c.run_id for c in ex.get("fig14").configs(mode)} == ids7
-        assert {c.run_id for c in ex.get("fig13").configs(mode)} <= ids7
-    assert {c.run_id for c in ex.get("fig13").configs("quick")} == {c.run_id for c in ex.get("fig7").configs("quick")}
+        an = ex.get("fig13").analysis(mode)
+        lo, hi = an["k_range"]
+        own = [c for c in ex.get("fig13").configs(mode) if c.run_id not in ids7]
+        assert {c.run_id for c in ex.get("fig13").configs(mode)} >= {c.run_id for c in cfg7 if lo <= c.model.d_hidden <= hi}
+        twins = {c.replace(seed=s, variant=v).run_id for c in cfg7 if c.model.d_hidden in an["pair_widths"]
+                 for s in an["pair_seeds"] for v in ("auto", "learnable")}
+        assert own and {c.run_id for c in own} == twins - ids7
+        assert "learnable" in {c.variant for c in own} <= {"fixed", "learnable"}
+    assert sorted((c.model.d_hidden, c.variant, c.seed) for c in ex.get("fig13").configs("quick")
+                  if c.run_id not in {r.run_id for r in ex.get("fig7").configs("quick")}) == [
+        (8, "fixed", 1), (8, "fixed", 2), (8, "learnable", 0), (8, "learnable", 1), (8, "learnable", 2)]
 
 
 def test_quick_width_sweep_is_the_reduced_scale_with_the_scaled_lr():
@@ -195,14 +206,14 @@ def test_fig13_beta_recovered_when_plateaued():
     result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512]), "full"))
     assert all(p["reached"] for p in result["points"])
     assert result["fit"]["beta"] == pytest.approx(BETA, abs=0.02)
-    (claim,) = ex.get("fig13").claims(result)
+    (claim,) = [c for c in ex.get("fig13").claims(result) if c.id == "fig13_plateau_width_exponent"]
     assert claim.verdict == "reproduced"
 
 
 def test_fig13_not_tested_when_not_flat():
     result = roundtrip(ex.get("fig13").analyze(synth_runs(ks=[32, 64, 128, 256, 512], t_max=1e3), "full"))
     assert not any(p["reached"] for p in result["points"])
-    (claim,) = ex.get("fig13").claims(result)
+    (claim,) = [c for c in ex.get("fig13").claims(result) if c.id == "fig13_plateau_width_exponent"]
     assert claim.verdict == "inconclusive" and "reached the plateau" in claim.reasons[0]
     # the apparent exponent of still-falling curves underestimates β
     assert claim.measured < BETA
@@ -212,7 +223,7 @@ def test_fig13_cannot_pass_when_largest_not_flat():
     runs = synth_runs(ks=[32, 64, 128], t_max=1e7) + synth_runs(ks=[512], t_max=3e3)
     result = roundtrip(ex.get("fig13").analyze(runs, "full"))
     assert [p["reached"] for p in result["points"]] == [True, True, True, False]
-    (claim,) = ex.get("fig13").claims(result)
+    (claim,) = [c for c in ex.get("fig13").claims(result) if c.id == "fig13_plateau_width_exponent"]
     assert claim.measured == pytest.approx(BETA, abs=0.02)
     assert claim.verdict == "inconclusive" and "512" in claim.reasons[0]
 
@@ -224,7 +235,7 @@ def test_fig13_quick_widths_are_the_reduced_scale():
     result = roundtrip(ex.get("fig13").analyze(runs, "quick"))
     assert [p["K"] for p in result["points"]] == [8, 16, 32, 64]
     assert [p["reached"] for p in result["points"]] == [True, True, True, False]
-    (claim,) = ex.get("fig13").claims(result)
+    (claim,) = [c for c in ex.get("fig13").claims(result) if c.id == "fig13_plateau_width_exponent"]
     assert claim.measured == pytest.approx(BETA, abs=0.02)
     assert claim.verdict == "inconclusive" and "N = 1024" in claim.window
 

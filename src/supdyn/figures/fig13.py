@@ -1,7 +1,9 @@
 """Fig. 13: (a) loss curves of each width with the plateau-averaging window drawn thick (solid if
 the plateau check passed, dotted if the curve is still falling); (b) plateau loss against K, filled
 markers for plateaus, open for curves that did not flatten, with the fit L_∞ = c·K^−β over the
-plateaus (solid) and, dashed, slope −1.30 (the paper's β) through the same centre."""
+plateaus (solid) and, dashed, slope −1.30 (the paper's β) through the same centre. Also drawn: the
+learnable-embedding twins (dashed curves in (a); diamonds with their 95% interval over seeds in (b))
+and the exact no-superposition theory at K = N (dash-dotted, (a))."""
 
 from __future__ import annotations
 
@@ -20,10 +22,37 @@ CAPTION = (
     "there, dotted if still falling. (b) The plateau loss against K (filled: flat, open: still falling) with "
     "the fit L_∞ = c·K^−β over the plateaus (solid) and slope −1.30, the paper's β (dashed). Look for "
     "the filled points on a line of slope near −1.3 (fig13_plateau_width_exponent); the flat tails are the "
-    "width-limited regime the paper places late in Fig. 4.")
+    "width-limited regime the paper places late in Fig. 4, while the exact no-superposition theory at K = N "
+    "(dash-dotted) keeps falling (fig4_two_regimes). Dashed curves and diamonds (95% interval over seeds): "
+    "learnable encoder and decoder started from the same W, same lr and t; look for the diamonds below the "
+    "filled points of the same K (fig12_learnable_lower_plateau).")
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    return save(fig13_figure(result), out_dir, "fig13")
+
+
+def learnable_and_theory(ax: Any, bx: Any, result: dict[str, Any], colors: dict[Any, Any]) -> None:
+    """The learnable twins (dashed curves in (a), diamonds with their 95% interval over seeds in (b)) and
+    the exact no-superposition theory at K = N (dotted, (a), drawn down to a tenth of the lowest run)."""
+    pairs = result.get("pairs") or []
+    for q in pairs:
+        ax.loglog(arr(q["t"]), arr(q["loss_mean"]), color=colors.get(q["K"], "C1"), lw=1.0, ls="--")
+    if pairs:
+        ax.plot([], [], "k--", lw=1.0, label="learnable E, D (same W, lr, t)")
+        K, m = arr([q["K"] for q in pairs]), arr([q["learnable_mean"] for q in pairs])
+        ci = arr([q["learnable_ci"] for q in pairs]).reshape(-1, 2)
+        err = np.where(np.isfinite(ci), np.abs(ci - m[:, None]), 0.0).T
+        bx.errorbar(K, m, yerr=err, fmt="D", ms=5, capsize=2, color="C1", label="learnable E, D: plateau")
+    ns = result.get("nosup") or {}
+    if ns.get("t") is not None:
+        floor = 0.1 * min([float(np.nanmin(arr(p["loss_mean"]))) for p in result["points"]] or [0.0])
+        t, L = arr(ns["t"]), arr(ns["loss"])
+        keep = np.isfinite(L) & (L >= floor)
+        ax.loglog(t[keep], L[keep], "k-.", lw=1.0, label=f"K = N = {ns.get('N')}: exact theory (no superposition)")
+
+
+def fig13_figure(result: dict[str, Any]) -> Any:
     pts = result["points"]
     colors = viridis_colors([p["K"] for p in pts])
     fig, axes = figure(2, 1, width=3.9, height=3.2)
@@ -35,10 +64,13 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.loglog(t[w], L[w], color=colors[p["K"]], lw=3.2, ls="-" if p["reached"] else ":")
     ax.plot([], [], "k-", lw=3, label="plateau window (flat)")
     ax.plot([], [], "k:", lw=3, label="window, still falling")
+    learnable_and_theory(ax, bx, result, colors)
     ax.set_xlabel("t = lr × steps")
     ax.set_ylabel("loss L")
     ax.set_title(f"(a) loss curves; thick: last {result['final_fraction']:g} of log t")
-    ax.legend(fontsize=7, loc="lower left")
+    lo_y = ax.get_ylim()[0]
+    ax.set_ylim(bottom=lo_y / 30)  # room below the curves for the legend
+    ax.legend(fontsize=6.5, loc="lower left", ncol=2)
 
     K = np.array([p["K"] for p in pts], dtype=float)
     Lp = np.array([p["plateau"] for p in pts], dtype=float)
@@ -68,10 +100,11 @@ def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
     bx.set_ylabel("plateau loss L_∞ (mean over window)")
     bx.set_title("(b) plateau loss against width")
     if K.size:
-        bx.legend(fontsize=7)
+        bx.set_ylim(bottom=bx.get_ylim()[0] / 6)  # room below the points for the legend
+        bx.legend(fontsize=6.5, loc="lower left")
     else:
         bx.text(0.5, 0.5, "no width in the analysed range", ha="center", va="center", transform=bx.transAxes)
     fig.suptitle(f"Width-limited loss (a = {pts[0]['a'] if pts else '?'}, b = {pts[0]['b'] if pts else '?'}, "
                  f"N = {n_of(pts)}; "
                  f"{result['mode']} mode)", fontsize=10)
-    return save(fig, out_dir, "fig13")
+    return fig

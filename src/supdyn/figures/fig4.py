@@ -17,7 +17,8 @@ CAPTION = (
     "t = 1e3. (b) The ratio L_sup / L_nosup; below the dashed line at 1 superposition is ahead. Look for the "
     "ratio below 1 across the window (fig4_superposition_faster_mid_training) and for the size of the "
     "time speed-up (fig4_time_to_loss_speedup). The width-limited plateau the paper places late in this "
-    "figure is not reached by t = 1e4 at K = 512 (not tested, docs/claims.md 1.9).")
+    "figure is not reached by t = 1e4 at K = 512; it is judged at the reduced N = 256 of Fig. 13, against "
+    "the exact no-superposition theory there (fig4_two_regimes, drawn in Fig. 13a).")
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> list[Path]:
