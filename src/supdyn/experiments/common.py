@@ -110,7 +110,8 @@ def window_drop(t: np.ndarray, loss: np.ndarray, window: Sequence[float]) -> flo
     if ok.sum() < 2:
         return float("nan")
     tt, ll = t[ok], loss[ok]
-    return float(ll[np.argmin(tt)] / ll[np.argmax(tt)] - 1.0)
+    with np.errstate(over="ignore"):  # a deep theory window can fall by more than float64 holds: inf
+        return float(np.expm1(np.log(ll[np.argmin(tt)]) - np.log(ll[np.argmax(tt)])))
 
 
 def safe_fit(t: np.ndarray, loss: np.ndarray, window: tuple[float, float], offset: bool = True
