@@ -74,8 +74,8 @@ def run_bytes(cfg: "RunConfig", n_models: int = 1) -> int:
     E = Σp): parameters, their float64 initial copies and gradients (m·w²·(8 + 3s)); the embedding W,
     Wᵀ and its float64 draw (m·K·N·(16 + 2s)); the sampler's draw of max(b, 16384) samples per model
     (~100 bytes per active entry, plus one float64 uniform and one flag per sample for each of the
-    ≤ 16E frequent features); the step's dense outputs, pre-activations and errors (≤ b rows of N,
-    ~3 arrays); evaluation (a held-out set of e samples in chunks of 4096 rows of N, or for the
+    ≤ 16E frequent features); the step's pre-activations, turned into errors in place (≤ b rows of N, one
+    array; three with importance weights); evaluation (a held-out set of e samples in chunks of 4096 rows of N, or for the
     linear students the exact loss: ~5 float64 N×N maps); recorded curves, per-feature losses and
     snapshots (float32, held twice at the end: as taken and stacked); Adam's two moments per learned
     parameter; the frequency law's own
@@ -101,7 +101,9 @@ def run_bytes(cfg: "RunConfig", n_models: int = 1) -> int:
     nonempty = -math.expm1(-act)  # P(a sample has an active feature) when every p_i is small
     rows = max(1.0, b * nonempty)  # non-empty samples of a batch (compact rows)
     distinct = min(n, max(1.0, b * act))  # distinct active features of a batch
-    step = m * rows * n * (2 * s + 2)  # pre-activations/errors, their sparse index
+    # the compact rows' pre-activations, turned into errors in place, and their sparse index; a weighted
+    # loss squares and weights them out of place (two more arrays of rows x N)
+    step = m * rows * n * (s + 2 + (2 * s if cfg.data.importance != "uniform" else 0))
     step += m * min(rows, distinct) * n * s + m * (rows + distinct) * k * 3 * s
     sampler = m * draw * (act * 100.0 + n_rows * 9.0)
     evaluation = 0.0
