@@ -241,3 +241,40 @@ def test_smoke_end_to_end(tmp_path, capsys):
     again = subprocess.run([sys.executable, str(ROOT / "scripts" / "universality_page.py"), "--docs", str(docs)],
                            capture_output=True, text=True)
     assert again.returncode == 0 and (docs / "universality.md").read_text() == md  # rebuilt from the compact JSON
+
+
+def test_stored_only_is_an_interim_look_that_trains_nothing(tmp_path, capsys):
+    """``reproduce --stored-only`` analyzes the runs already stored, trains none, says in the result and
+    the report how much of the grid it had, and leaves out (one line) an experiment whose analysis needs
+    every run; with nothing to analyze it is one error line and exit 2."""
+    from supdyn.cli import main
+    from supdyn.store import Store
+    from supdyn.sweep import run_sweep
+
+    store, out = tmp_path / "store", tmp_path / "out"
+    argv = ["reproduce", "--smoke", "--store", str(store), "--out", str(out), "--no-progress", "--stored-only"]
+    assert main([*argv, "--only", "universality"]) == 2  # an empty store: nothing to analyze
+    err = capsys.readouterr().err.splitlines()
+    assert "universality left out: 0 of 16 runs stored (none stored)" in err[-2]
+    assert err[-1].startswith("supdyn reproduce: error: --stored-only:") and not (out / "report.html").exists()
+    part = [c for c in ex.get("universality").configs("smoke") if c.data.n_features == 64 and c.variant == "fixed"]
+    assert len(part) == 4
+    run_sweep(part, store, executor="local", progress=False)
+    ids = sorted(p.name for p in store.iterdir() if not p.name.startswith("_"))
+    fig3 = [c for c in ex.get("fig3").configs("smoke")][:1]
+    run_sweep(fig3, store, executor="local", progress=False)
+    assert main([*argv, "--only", "universality,fig3"]) == 0
+    err = capsys.readouterr().err
+    assert "universality analyzed from 4 of 16 runs" in err and "fig3 left out: 1 of" in err
+    assert "its analysis needs every run" in err
+    after = sorted(p.name for p in store.iterdir() if not p.name.startswith("_"))
+    assert len(after) == len(ids) + 1  # the fig3 run only: --stored-only trained nothing
+    assert Store(store).missing(part) == []
+    res = json.loads((out / "results" / "universality.json").read_text())
+    assert res["interim"] == {"stored": 4, "planned": 16}
+    assert {(g["N"], g["variant"]) for g in res["groups"]} == {(64, "fixed")}
+    assert res["decision"]["decision"] == "inconclusive" and not (out / "results" / "fig3.json").exists()
+    assert "INTERIM: analyzed from 4 of the 16 runs" in (out / "report.html").read_text()
+    claim = next(c for c in json.loads((out / "claims.json").read_text())["claims"]
+                 if c["id"] == "universality_alpha")
+    assert "INTERIM: 4 of 16 runs" in json.dumps(claim)

@@ -44,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readings", action="store_true",
                    help="evaluate every claim under each reading of the paper's unstated choices")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    p.add_argument("--stored-only", action="store_true",
+                   help="train nothing: analyze the runs already in the store (an interim look at a long grid); "
+                        "an experiment with runs missing is analyzed only if its analysis accepts a partial grid "
+                        "(universality), and its result says how many of its runs it had")
     p.add_argument("--yes", action="store_true", help="do not ask before a --full run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from supdyn.cli import add_limit_arguments
@@ -211,6 +215,15 @@ def run(args: argparse.Namespace) -> int:
             for line in device_costs(missing, kw, args, len(names), probes):
                 print(line, file=sys.stderr)
         return 0
+    skip: dict[tuple[str, str], set[str]] = {}  # (experiment, reading) -> run ids not stored
+    if args.stored_only:
+        names, skip = _stored_only(names, mode, readings, store)
+        if not names:
+            print("supdyn reproduce: error: --stored-only: no selected experiment can be analyzed from the runs "
+                  "stored; allowed: a store holding every run of an experiment, or some runs of one whose analysis "
+                  "accepts a partial grid (universality)", file=sys.stderr)
+            return 2
+        missing = []
     if mode == "full" and missing and not args.yes and sys.stdin.isatty():
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
@@ -230,14 +243,19 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             exp = ex.get(name)
             rmode = reading_mode(mode, reading)
-            runs = [store.load(c) for c in exp.configs(rmode, reading)]
+            planned = exp.configs(rmode, reading)
+            absent = skip.get((name, reading.name), set())
+            runs = [store.load(c) for c in planned if c.run_id not in absent]
             for r in runs:
                 if r.diverged and r.run_id not in diverged:
                     diverged[r.run_id] = r
                     print(f"warning: run {r.run_id[:12]} ({name}) diverged at t = {r.meta.get('diverged_t')}; "
                           "it is left out of every fit", file=sys.stderr)
             runs = [r.masked() if r.diverged else r for r in runs]  # NaN curves: no fit can use them
-            result = _clean(json.loads(json.dumps(exp.analyze(runs, rmode, reading), default=_json_default)))
+            result = exp.analyze(runs, rmode, reading)
+            if absent:  # an interim look: the result says how much of its grid it had
+                result["interim"] = {"stored": len(runs), "planned": len(planned)}
+            result = _clean(json.loads(json.dumps(result, default=_json_default)))
             results.setdefault(name, {})[reading.name] = result
             suffix = "" if reading is ex.STATED else f"__{reading.name}"
             _write_atomic(out / "results" / f"{name}{suffix}.json", json.dumps(result))
@@ -283,6 +301,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {page}  claims: {out / 'claims.json'}  ({time.perf_counter() - t_start:.0f} s)",
           file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _stored_only(names: list[str], mode: str, readings: list[ex.Reading], store: Store
+                 ) -> tuple[list[str], dict[tuple[str, str], set[str]]]:
+    """For ``--stored-only``: the experiments that can be analyzed from the stored runs alone, and per
+    (experiment, reading) the run ids not stored. One line on stderr per experiment left out or analyzed
+    from part of its grid."""
+    keep, skip = [], {}
+    for name in names:
+        exp = ex.get(name)
+        absent = {(r.name, c.run_id) for r in readings for c in store.missing(exp.configs(reading_mode(mode, r), r))}
+        n_all = sum(len(exp.configs(reading_mode(mode, r), r)) for r in readings)
+        if absent and (not exp.partial_ok or len(absent) == n_all):
+            why = "none stored" if len(absent) == n_all else "its analysis needs every run"
+            print(f"--stored-only: {name} left out: {n_all - len(absent)} of {n_all} runs stored ({why})",
+                  file=sys.stderr)
+            continue
+        if absent:
+            print(f"--stored-only: {name} analyzed from {n_all - len(absent)} of {n_all} runs (an interim look; "
+                  "the result says so)", file=sys.stderr)
+            for rname, rid in absent:
+                skip.setdefault((name, rname), set()).add(rid)
+        keep.append(name)
+    return keep, skip
 
 
 def diverged_section(runs: Any) -> tuple[str, str]:

@@ -152,6 +152,8 @@ class Experiment:
     name: str = ""
     title: str = ""
     needs_runs: bool = True
+    #: its analysis accepts a subset of its runs (``supdyn reproduce --stored-only``: an interim look)
+    partial_ok: bool = False
 
     def spec(self) -> dict[str, Any]:
         return read_spec(self.name)

@@ -319,9 +319,16 @@ def required_grid(spec: dict[str, Any]) -> tuple[list[tuple[float, float, str]],
     return sorted(keys), sorted(ns)
 
 
+def interim_text(result: dict[str, Any]) -> str:
+    """' (INTERIM: k of n runs stored)' for a result analyzed from part of its grid, else ''."""
+    it = result.get("interim")
+    return f" (INTERIM: {it['stored']} of {it['planned']} runs of the grid stored)" if it else ""
+
+
 class Universality(Experiment):
     name = "universality"
     title = "Is α ≈ 1 universal? Local exponents above the plateau, pre-registered (our test)"
+    partial_ok = True  # the rule reports missing points as missing: an interim look says "inconclusive"
 
     def analyze(self, runs: Sequence[Any], mode: str, reading: Reading = STATED) -> dict[str, Any]:
         P = params(self.analysis(mode))
@@ -372,7 +379,8 @@ class Universality(Experiment):
             "longest ≥ 1-decade range of constant local exponent above L∞", verdict,
             result["rule"] + " In this table: universal → reproduced, refuted → not reproduced, inconclusive → "
             "inconclusive.",
-            f"Decision: {d['decision']}{' (PILOT grid, not the pre-registered one)' if result.get('pilot') else ''}. "
+            f"Decision: {d['decision']}{' (PILOT grid, not the pre-registered one)' if result.get('pilot') else ''}"
+            f"{interim_text(result)}. "
             f"Measured: the exponent farthest from 1{where}; band [{band[0]:g}, {band[1]:g}]. "
             + " ".join(d["reasons"]) + (" To decide: " + "; ".join(d["to_decide"]) if d["to_decide"] else ""),
             kind="claim", interval_kind="CI 95% over seeds (bootstrap of the per-seed range means)" if iv else "none",

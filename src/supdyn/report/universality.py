@@ -194,7 +194,10 @@ def _verdict_line(result: dict[str, Any]) -> str:
     d = result["decision"]
     pilot = (" This run is the PILOT grid, not the pre-registered one; the rule needs the pre-registered "
              "grid to say \"universal\" or \"refuted\"." if result.get("pilot") else "")
-    return f"Decision under the pre-registered rule: {d['decision']}.{pilot}"
+    it = result.get("interim")
+    interim = (f" INTERIM: analyzed from {it['stored']} of the {it['planned']} runs of the grid (supdyn reproduce "
+               "--stored-only); the missing ones are reported as missing." if it else "")
+    return f"Decision under the pre-registered rule: {d['decision']}.{pilot}{interim}"
 
 
 def section(result: dict[str, Any]) -> tuple[str, str]:
@@ -261,6 +264,7 @@ def markdown(result: dict[str, Any], figures: Sequence[str] = (), costs: Sequenc
             "supdyn sweep examples/universality_n1024.toml --store S --executor dask --workers W  # or --slurm",
             "supdyn sweep examples/universality_n4096.toml --store S --device cuda  # one GPU, or --slurm",
             "supdyn reproduce --full --only universality --store S --out OUT  # the analysis",
+            "supdyn reproduce --full --only universality --store S --out OUT --stored-only  # interim: stored runs only",
             "python scripts/universality_page.py --from OUT/results/universality.json  # this page",
             "```", ""]
     if provenance:
