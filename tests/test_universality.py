@@ -266,6 +266,7 @@ def test_stored_only_is_an_interim_look_that_trains_nothing(tmp_path, capsys):
     assert main([*argv, "--only", "universality,fig3"]) == 0
     err = capsys.readouterr().err
     assert "universality analyzed from 4 of 16 runs" in err and "fig3 left out: 1 of" in err
+    assert "4 run(s) stored, 0 to compute" in err and "estimated wall time" not in err
     assert "its analysis needs every run" in err
     after = sorted(p.name for p in store.iterdir() if not p.name.startswith("_"))
     assert len(after) == len(ids) + 1  # the fig3 run only: --stored-only trained nothing
@@ -278,3 +279,10 @@ def test_stored_only_is_an_interim_look_that_trains_nothing(tmp_path, capsys):
     claim = next(c for c in json.loads((out / "claims.json").read_text())["claims"]
                  if c["id"] == "universality_alpha")
     assert "INTERIM: 4 of 16 runs" in json.dumps(claim)
+    for g in res["groups"]:  # the exploratory peak slope: the largest −d log L/d log t of the seed-mean curve
+        t, loss = np.array(g["t"]), np.array(g["loss_mean"])
+        slope = -np.gradient(np.log(loss), np.log(t))
+        pk = g["peak"]
+        assert t[0] <= pk["t"] <= t[-1] and len(pk["seed_values"]) == 2
+        assert pk["upper"] is None or pk["value"] <= pk["upper"]  # None: infinite (JSON has no inf)
+        assert pk["value"] >= np.median(slope) - 0.05

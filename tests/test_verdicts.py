@@ -315,3 +315,12 @@ def test_unlearned_entries_at_their_initial_values_are_counted_in_the_band():
     out = at_init(diag, unlearned, init_scale=1e-3, band=3.0)
     assert out["n_unlearned"] == 5 and out["frac_at_init"] == pytest.approx(3 / 5)
     assert out["min_z"] == pytest.approx(1.0) and out["median_z"] == pytest.approx(2.9)
+
+
+def test_spearman_matches_the_rank_formula_and_drops_non_finite_pairs():
+    from supdyn.fit import spearman
+
+    # ranks (1,2,3,4) vs (1,3,2,4): Σd² = 2, ρ = 1 − 6·2/(4·15) = 0.8; the NaN pair is dropped
+    r = spearman([1.0, 2.0, 3.0, 4.0, float("nan")], [10.0, 30.0, 20.0, 40.0, 5.0])
+    assert r["n"] == 4 and abs(r["rho"] - 0.8) < 1e-12
+    assert math.isnan(spearman([1.0, 2.0], [2.0, 1.0])["rho"])

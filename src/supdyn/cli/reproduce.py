@@ -113,14 +113,24 @@ def run(args: argparse.Namespace) -> int:
         writable_dir(Path(args.out) / "results", "--out")  # before training, not after
     store = Store(args.store)
     missing = store.missing(configs)
+    skip: dict[tuple[str, str], set[str]] = {}  # (experiment, reading) -> run ids not stored
+    if args.stored_only:  # nothing to train, nothing to estimate
+        names, skip = _stored_only(names, mode, readings, store)
+        if not names:
+            print("supdyn reproduce: error: --stored-only: no selected experiment can be analyzed from the runs "
+                  "stored; allowed: a store holding every run of an experiment, or some runs of one whose analysis "
+                  "accepts a partial grid (universality)", file=sys.stderr)
+            return 2
+        absent = {c.run_id for c in missing}
+        configs, missing = [c for c in plan(names, mode, readings) if c.run_id not in absent], []
     if missing and not args.dry_run:
         store.ensure_writable()  # one line before the plan's, not after it
     print(f"supdyn reproduce --{mode}: {len(names)} experiment(s), {len(readings)} reading(s), "
-          f"{len(configs)} run(s), {len(missing)} to compute, {model_steps(missing):,} model-steps",
-          file=sys.stderr)
+          f"{len(configs)} run(s){' stored' if args.stored_only else ''}, {len(missing)} to compute, "
+          f"{model_steps(missing):,} model-steps", file=sys.stderr)
     kw, fallback = _executor_kwargs(args, mode, len(missing), quiet=args.dry_run)
     probes: dict[str, Any] = {}
-    if mode == "full" or args.dry_run:
+    if (mode == "full" or args.dry_run) and not args.stored_only:
         seconds, how = estimate_seconds(missing, kw, len(names), probes)
         print(f"estimated wall time: {_duration(seconds)} ({how}; training and analysis)", file=sys.stderr)
     if args.dry_run:
@@ -128,15 +138,6 @@ def run(args: argparse.Namespace) -> int:
             for line in device_costs(missing, kw, args, len(names), probes):
                 print(line, file=sys.stderr)
         return 0
-    skip: dict[tuple[str, str], set[str]] = {}  # (experiment, reading) -> run ids not stored
-    if args.stored_only:
-        names, skip = _stored_only(names, mode, readings, store)
-        if not names:
-            print("supdyn reproduce: error: --stored-only: no selected experiment can be analyzed from the runs "
-                  "stored; allowed: a store holding every run of an experiment, or some runs of one whose analysis "
-                  "accepts a partial grid (universality)", file=sys.stderr)
-            return 2
-        missing = []
     if mode == "full" and missing and not args.yes and sys.stdin.isatty():
         if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1

@@ -31,7 +31,7 @@ import numpy as np
 from supdyn.experiments.base import STATED, Claim, Experiment, Reading
 from supdyn.experiments.common import num, run_meta, seed_fit, seed_groups, seed_summary, window_of
 from supdyn.experiments.halftimes import half_times, per_feature_ratio, spread
-from supdyn.fit import excess_exponent, late_plateau, longest_range, mean_over
+from supdyn.fit import excess_exponent, late_plateau, longest_range, mean_over, spearman
 from supdyn.theory.exact import ExactTheory
 
 HIST_STEP = 0.25
@@ -258,6 +258,7 @@ def group_entry(cfg: Any, members: Sequence[Any], t: np.ndarray, losses: np.ndar
              "lo": iv[0] if iv else math.nan, "hi": iv[1] if iv else math.nan, "interval_method": how,
              "seed_plateau_reached": [bool(s["plateau"] and s["plateau"]["reached"]) for s in per_seed],
              "window_fit": seed_fit(t, L, tuple(P["fit_window"]), offset, P["n_boot"])}
+    entry["peak"] = peak_slope(t, mean, L, P)
     stats, first_resolved = [], None
     for r in members:
         if "per_feature" not in r.arrays:
@@ -271,6 +272,28 @@ def group_entry(cfg: Any, members: Sequence[Any], t: np.ndarray, losses: np.ndar
                           "seed0": stats[0] if stats else None,
                           "resolved": first_resolved}
     return entry
+
+
+def peak_slope(t: np.ndarray, mean: np.ndarray, L: np.ndarray, P: dict[str, Any]) -> dict[str, Any]:
+    """EXPLORATORY (not pre-registered; the rule does not read it): the largest raw local exponent
+    s(t) = −d log L/d log t of the seed-mean curve, where it occurs, and the per-seed maxima (interval over
+    seeds). For any plateau 0 ≤ L∞ < L(t) the exponent above it is s·L/(L − L∞) ≥ s, so the peak is a
+    lower bound on the exponent above the plateau at that t; with L∞ ≤ L(t_max) (the curve still falls)
+    ``upper`` = s·L(t)/(L(t) − L(t_max)) bounds it from above. ``at_end``: the peak lies in the last
+    ``smooth`` decades (the slope was still rising when the run stopped)."""
+    raw = excess_exponent(t, mean, 0.0, smooth=P["smooth"], min_excess=P["min_excess"])
+    if not np.isfinite(raw).any():
+        return {"value": math.nan, "t": math.nan, "upper": math.nan, "at_end": False, "lo": math.nan,
+                "hi": math.nan, "seed_values": []}
+    i = int(np.nanargmax(raw))
+    seeds = [float(np.nanmax(excess_exponent(t, row, 0.0, smooth=P["smooth"], min_excess=P["min_excess"])))
+             for row in L]
+    m, iv, how = seed_summary(seeds)
+    last = float(mean[-1])
+    upper = float(raw[i] * mean[i] / (mean[i] - last)) if mean[i] > last else math.inf
+    return {"value": float(raw[i]), "t": float(t[i]), "upper": upper,
+            "at_end": bool(t[i] >= t[-1] / 10 ** P["smooth"]), "seed_values": seeds,
+            "lo": iv[0] if iv else math.nan, "hi": iv[1] if iv else math.nan, "interval_method": how}
 
 
 def theory_entry(data: Any, t: np.ndarray, resolved: np.ndarray | None, P: dict[str, Any]) -> dict[str, Any]:
@@ -291,17 +314,6 @@ def theory_entry(data: Any, t: np.ndarray, resolved: np.ndarray | None, P: dict[
             "halftimes_all": halftime_stats(t, ratio, every, P["half"], t_max),
             "halftimes_resolved": halftime_stats(t, ratio, resolved if resolved is not None else every,
                                                  P["half"], t_max)}
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
-    """Spearman's rank correlation of the finite pairs (NaN with fewer than 3)."""
-    from scipy import stats as st
-
-    pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(a) and math.isfinite(b)]
-    if len(pairs) < 3:
-        return {"rho": math.nan, "p": math.nan, "n": len(pairs)}
-    res = st.spearmanr([p[0] for p in pairs], [p[1] for p in pairs])
-    return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(pairs)}
 
 
 def required_grid(spec: dict[str, Any]) -> tuple[list[tuple[float, float, str]], list[int]]:

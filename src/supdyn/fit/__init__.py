@@ -14,8 +14,8 @@ Every fitted number comes with its window and a standard error or interval.
 """
 
 from supdyn.fit.bootstrap import BootstrapInterval, BootstrapResult, bootstrap_fit, bootstrap_statistic
-from supdyn.fit.intervals import (Interval, TostResult, mean_interval, paired_interval, t_interval, tost,
-                                  welch_interval)
+from supdyn.fit.intervals import (Interval, TostResult, mean_interval, paired_interval, spearman, t_interval,
+                                  tost, welch_interval)
 from supdyn.fit.powerlaw import (PowerLawFit, fit_power_law, local_exponent, loss_ratio, speedup,
                                  time_to_loss, window_scan)
 from supdyn.fit.ranges import (ExponentRange, PlateauEstimate, excess_exponent, late_plateau, longest_range,
@@ -27,5 +27,5 @@ __all__ = ["BootstrapInterval", "BootstrapResult", "ExponentRange", "Frontier", 
            "PlateauEstimate", "PowerLawFit", "ScalingFit", "TostResult", "bootstrap_fit", "bootstrap_statistic",
            "compute_frontier", "default_cost", "excess_exponent", "fit_power_law", "fit_width_scaling",
            "iso_compute", "late_plateau", "local_exponent", "longest_range", "loss_ratio", "mean_interval",
-           "mean_over", "paired_interval", "plateau_loss", "speedup", "t_interval", "time_to_loss", "tost",
+           "mean_over", "paired_interval", "plateau_loss", "spearman", "speedup", "t_interval", "time_to_loss", "tost",
            "welch_interval", "window_scan"]

@@ -16,6 +16,7 @@ Every verdict of the claims table that says "≈", "equal" or "indistinguishable
 
 An :class:`Interval` carries its estimate, bounds, level, standard error, degrees of freedom and how
 it was made, so that a rule can refuse an interval without degrees of freedom.
+:func:`spearman` — Spearman's rank correlation of the finite pairs, with its p-value.
 """
 
 from __future__ import annotations
@@ -147,4 +148,14 @@ def _check_level(level: float) -> None:
         raise ValueError(f"level: got {level!r}; allowed: 0 < level < 1")
 
 
-__all__ = ["Interval", "TostResult", "mean_interval", "paired_interval", "t_interval", "tost", "welch_interval"]
+__all__ = ["Interval", "TostResult", "mean_interval", "paired_interval", "spearman", "t_interval", "tost",
+           "welch_interval"]
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
+    """Spearman's rank correlation of the finite pairs (NaN with fewer than 3)."""
+    pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(a) and math.isfinite(b)]
+    if len(pairs) < 3:
+        return {"rho": math.nan, "p": math.nan, "n": len(pairs)}
+    res = stats.spearmanr([p[0] for p in pairs], [p[1] for p in pairs])
+    return {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(pairs)}

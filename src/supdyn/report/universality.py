@@ -169,6 +169,18 @@ def reading(result: dict[str, Any]) -> list[str]:
         if pairs:
             out.append("Exponent over the longest constant range against the paper's window fit (L0 free): "
                        + "; ".join(pairs) + ".")
+    peaks = [g for g in fixed if isinstance(g.get("peak"), dict) and math.isfinite(_f(g["peak"].get("value")))]
+    if peaks:
+        out.append("EXPLORATORY, not pre-registered (the rule does not use it): the largest raw local exponent "
+                   "−d log L/d log t of each ReLU curve, a lower bound on the exponent above any plateau at that "
+                   "t (upper bound: with L∞ ≤ the last loss) — " + "; ".join(
+                       f"N = {g['N']}, a = {g['a']:g}, b = {g['b']:g}, {_norm(g['normalize'])}: "
+                       f"{_g(g['peak']['value'], '.2f')} (per-seed peaks: 95 % CI [{_g(g['peak'].get('lo'), '.2f')}, "
+                       f"{_g(g['peak'].get('hi'), '.2f')}]) at t ≈ {_g(g['peak']['t'], '.2g')}"
+                       + (f" (≤ {_g(g['peak'].get('upper'), '.2f')} above the plateau)"
+                          if math.isfinite(_f(g["peak"].get("upper"))) else "")
+                       + (", still rising at the end of the run" if g["peak"].get("at_end") else "")
+                       for g in peaks) + ".")
     lin = [g for g in result.get("groups", []) if g["variant"] == "linear"]
     if lin and not any(math.isfinite(_f(g.get("value"))) for g in lin):
         l0 = [_f(g["loss_mean"][0]) for g in lin if g.get("loss_mean")]
