@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from scipy.stats import chi2
+from scipy.stats import chi2, kstest
 
 from supdyn.config import ConfigError, from_dict
 from supdyn.data import Groups, frequencies, second_moment_of, teacher_diagonal
@@ -58,6 +58,7 @@ def test_exact_joint_law_on_a_tiny_grid(kind, device):
     assert ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum() < chi2.isf(1e-6, keep.sum() - 1)
     v = x.value.cpu()[on].numpy()
     assert abs(v.mean() - 0.5) < 5 * np.sqrt(1 / 12 / v.size)
+    assert kstest(v, "uniform").pvalue > 1e-6  # values U(0, 1), two per 64-bit word
     assert not s.overflow.any()
 
 

@@ -175,3 +175,26 @@ def test_ensure_raises_when_a_run_fails_and_records_it(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"run {cfg.run_id[:12]}: training failed .*no memory left"):
         ensure([cfg], st, progress=False)
     assert cfg not in st and st.failure(cfg.run_id)["attempts"] == 1
+
+
+def test_a_run_of_the_first_correlated_sampler_is_read_as_another_schemas(tmp_path):
+    """Correlated runs carry the version of the correlated draws in their identity (CORRELATED_STREAM):
+    a run stored by version 1 (same config, other batches) is not reused, not moved to _corrupt, and
+    loading it says why; an independent run's identity does not depend on that version."""
+    import shutil
+
+    from supdyn.config import CORRELATED_STREAM
+
+    st = Store(tmp_path)
+    cfg = _cfg(correlation="exclusive", group_size=2)
+    (res,) = train([cfg], progress=False)
+    st.save(res)
+    old_id = cfg.run_id_at(correlated_stream=1)
+    assert CORRELATED_STREAM > 1 and old_id != cfg.run_id
+    shutil.copytree(st.path(cfg.run_id), st.path(old_id))
+    assert st.missing([cfg]) == [] and list(st.table()["run_id"]) == [cfg.run_id]
+    with pytest.raises(OtherSchemaError, match="correlated-feature sampler version 1"):
+        st.load(old_id)
+    assert st.path(old_id).is_dir() and not (tmp_path / "_corrupt").exists()
+    plain = _cfg()
+    assert plain.run_id_at(correlated_stream=1) == plain.run_id

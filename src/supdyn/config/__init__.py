@@ -22,13 +22,13 @@ from supdyn.config.checks import (CORRELATIONS, DTYPES, EMBEDDING_INITS, EVAL_MO
                                   OPTIMIZERS, SCHEDULES, TEACHERS, VARIANTS, ConfigError)
 from supdyn.config import resources
 from supdyn.config.files import expand_grid, load_spec, load_toml, read_toml
-from supdyn.config.run import SCHEMA_VERSION, RunConfig, field_names, from_dict
+from supdyn.config.run import CORRELATED_STREAM, SCHEMA_VERSION, RunConfig, field_names, from_dict
 from supdyn.config.resources import Limits, ResourceError, limits
 from supdyn.config.sections import DataConfig, ModelConfig, TrainConfig
 from supdyn.config.variants import VARIANT_TABLE, Variant, variant_spec
 
-__all__ = ["CORRELATIONS", "IMPORTANCE", "DTYPES", "EMBEDDING_INITS", "EVAL_MODES", "LOSS_REDUCTIONS", "LAWS",
-           "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION", "TEACHERS", "VARIANTS", "ConfigError",
-           "DataConfig", "Limits", "ModelConfig", "ResourceError", "RunConfig", "TrainConfig", "VARIANT_TABLE",
-           "Variant", "expand_grid", "field_names", "from_dict", "limits", "load_spec", "load_toml", "read_toml",
-           "resources", "variant_spec"]
+__all__ = ["CORRELATED_STREAM", "CORRELATIONS", "IMPORTANCE", "DTYPES", "EMBEDDING_INITS", "EVAL_MODES",
+           "LOSS_REDUCTIONS", "LAWS", "NORMALIZATIONS", "OPTIMIZERS", "SCHEDULES", "SCHEMA_VERSION", "TEACHERS",
+           "VARIANTS", "ConfigError", "DataConfig", "Limits", "ModelConfig", "ResourceError", "RunConfig",
+           "TrainConfig", "VARIANT_TABLE", "Variant", "expand_grid", "field_names", "from_dict", "limits", "load_spec",
+           "load_toml", "read_toml", "resources", "variant_spec"]

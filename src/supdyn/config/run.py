@@ -20,6 +20,13 @@ SCHEMA_VERSION = 2
 """Version of everything a run's result depends on besides its config. 2: training batches are drawn
 several steps per sampler call (``supdyn.data.draw_steps``; a different training stream from 1)."""
 
+CORRELATED_STREAM = 2
+"""Version of the correlated-feature draws (``supdyn.data.static_sampler.draw_groups``), part of the
+identity of correlated runs only (``data.correlation`` other than none), so that a change there retires
+those runs and no other. 1: an exclusive group's member chosen with its own uniform, co-occurring entries
+merged by a sort; 2: one cell per exclusive member, co-occurring entries merged without a sort, two value
+uniforms per 64-bit word. The same law, other batches: the store reads a version-1 run as another schema's."""
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -96,22 +103,28 @@ class RunConfig:
                         section[key] = list(val)
         return d
 
-    def canonical_json(self) -> str:
+    def canonical_json(self, *, correlated_stream: int = CORRELATED_STREAM) -> str:
         """The identity's JSON: every field, except fields added after schema 2 (declared with
         :data:`supdyn.config.checks.ADDED`) while at their default, so that adding a field keeps the
-        identity of every run that does not use it."""
+        identity of every run that does not use it; correlated runs add ``correlated_stream`` (from 2)."""
         d = self.to_dict()
         for sec, cls in _SECTIONS.items():
             for f in dataclasses.fields(cls):
                 if f.metadata.get("added") and d[sec][f.name] == _plain(f.default):
                     del d[sec][f.name]
+        if self.data.correlation != "none" and correlated_stream > 1:
+            d["data"]["correlated_stream"] = correlated_stream
         return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def run_id_at(self, *, correlated_stream: int = CORRELATED_STREAM) -> str:
+        """The run id under a version of the correlated draws (:data:`CORRELATED_STREAM`)."""
+        payload = f"supdyn-schema-{SCHEMA_VERSION}\n{self.canonical_json(correlated_stream=correlated_stream)}"
+        return hashlib.sha256(payload.encode()).hexdigest()
 
     @property
     def run_id(self) -> str:
         """sha256 of the canonical config JSON and the schema version (hex, 64 characters)."""
-        payload = f"supdyn-schema-{SCHEMA_VERSION}\n{self.canonical_json()}".encode()
-        return hashlib.sha256(payload).hexdigest()
+        return self.run_id_at()
 
     def replace(self, **changes: Any) -> "RunConfig":
         """Copy with changes given by dotted or plain field names: ``replace(a=1.5, lr=2)``."""

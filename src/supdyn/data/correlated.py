@@ -9,11 +9,13 @@ Features form consecutive groups of ``group_size`` (the last one may be shorter)
   i with probability p_i / P_G: at most one member is on, P(u_i) = p_i, P(u_i u_j) = 0 in a group.
 Values v_i ~ U(0, 1) stay independent of everything, so E[x_i x_j] = P(u_i u_j)/4 (i ≠ j), E[x_i²] = p_i/3.
 
-The sampler draws, per sample row, the points of a rate-1 Poisson process over "cells": for cooccur the
-N single-feature cells (hazard −log(1 − r_i)) and the group-event cells (−log(1 − q_G)), for exclusive the
-group cells (−log(1 − P_G)). A cell is on when it holds a point. A group-event point switches on every
-member (entries merged with the single-feature ones: a feature is on if any of its cells is), an
-exclusive point picks one member with its own uniform (the first point of a cell decides).
+The sampler draws, per sample row, the points of a rate-1 Poisson process over "cells". Co-occurrence:
+the N single-feature cells (hazard −log(1 − r_i)) and the group-event cells (−log(1 − q_G)); a cell is on
+when it holds a point, a group-event point switches on every member (entries merged with the single-feature
+ones: a feature is on if any of its cells is). Exclusive: one cell per feature with hazard
+h_i = log((1 − C_{i−1})/(1 − C_i)), C_i = Σ_{j ≤ i, j ∈ G} p_j, and member i is on when it holds the first
+point among its group's cells: P = e^{−Σ_{j<i} h_j}(1 − e^{−h_i}) = (1 − C_{i−1}) − (1 − C_i) = p_i, and
+no two members are on together (one searchsorted over N cells, as for independent features).
 """
 
 from __future__ import annotations

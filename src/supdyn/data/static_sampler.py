@@ -158,12 +158,13 @@ class StaticSampler:
         starts = groups.starts(n)
         self.group_start = torch.from_numpy(starts).to(dev)  # (n_groups,)
         self.group_len = torch.from_numpy(np.minimum(groups.size, n - starts)).to(dev)
-        if groups.kind == "exclusive":  # member choice: searchsorted in Σ_{j≤i} p_j within the group
-            cp = np.cumsum(p, axis=1)
-            self.cum_p = torch.from_numpy(cp).to(dev).contiguous()  # (n_models, N)
-            self.p_before = torch.from_numpy(np.concatenate([np.zeros((p.shape[0], 1)), cp], 1)[:, starts]).to(dev)
-            self.p_group = torch.from_numpy(q).to(dev)  # (n_models, n_groups): P_G
-            return hazards(q)
+        self.group_of, self.n_groups = torch.from_numpy(groups.group_of(n)).to(dev), len(starts)  # (N,)
+        if groups.kind == "exclusive":  # one cell per member, C_i = Σ_{j ≤ i in G} p_j: h_i = log((1 − C_{i−1})/(1 − C_i))
+            cs = np.cumsum(p, axis=1)
+            before = np.concatenate([np.zeros((p.shape[0], 1)), cs], 1)[:, starts]  # (n_models, n_groups)
+            c_in = np.minimum(cs - before[:, groups.group_of(n)], 1.0 - 2.0 ** -53)  # (n_models, N)
+            c_prev = np.minimum(np.maximum(c_in - p, 0.0), c_in)
+            return np.maximum(np.log1p(-c_prev) - np.log1p(-c_in), 0.0)
         self._q = q
         return hazards(r)  # the single-feature cells (the group events are a second process)
 
@@ -243,7 +244,8 @@ class StaticStream:
 
 
 VALUE_SALT = 0x5D1E7A1C3B9F0E27
-"""Key salt of the value uniforms of correlated draws (one per entry slot, a stream apart from the points)."""
+"""Key salt of the value uniforms of correlated draws (a stream apart from the points): word w of a step
+gives the values of entry slots w (its high 32 bits) and half + w (its low 32 bits), U = bits · 2^−32."""
 GROUP_SALT = 0x2C6B1E9D7A3F5081
 """Key salt of the group-event points of co-occurring features (a stream apart from the single features)."""
 
@@ -273,50 +275,51 @@ def _first_in_cell(s: torch.Tensor, cell: torch.Tensor, n_cells: int) -> torch.T
 
 def draw_groups(smp: StaticSampler, step: torch.Tensor, d: int) -> StaticBatches:
     """:meth:`StaticSampler.draw` for correlated features (:mod:`supdyn.data.correlated`). Exclusive: points
-    over the group cells, each picking a member (the first point of a cell decides). Co-occurrence: the
+    over one cell per member; the first point among a group's cells decides its member. Co-occurrence: the
     single-feature process and the group-event process (another key), group points switch on their whole
-    group; entries merged by sample and feature (a feature switched on twice counts once). Static shapes,
-    no host sync."""
+    group; a single-feature point whose group fires in the same sample is dropped (a feature switched on
+    twice counts once). Static shapes, no host sync."""
     m, n, c, b = smp.n_models, smp.n_features, smp.points, smp.batch
     dev = smp.keys.device
     t = step + torch.arange(d, dtype=torch.int64, device=dev)  # (steps,)
     ctr = (t[:, None] << SLOT_BITS) + smp.slot  # (steps, C)
     keys = smp.keys[None, :, None]  # (1, n_models, 1)
     s, cell, valid = _points(smp, keys, ctr, smp.cum_h, smp.h_row)
-    if smp.groups.kind == "exclusive":
-        u = uniforms(keys, ctr[:, None, :] + 1).transpose(0, 1).reshape(m, d * c)  # member choice
-        cm = cell.transpose(0, 1).reshape(m, d * c)
-        target = torch.gather(smp.p_before, 1, cm) + u * torch.gather(smp.p_group, 1, cm)
-        j = torch.searchsorted(smp.cum_p, target, right=True)  # (n_models, steps·C)
-        lo = smp.group_start[cm]
-        j = torch.minimum(torch.maximum(j, lo), lo + smp.group_len[cm] - 1)
-        j = j.view(m, d, c).transpose(0, 1).contiguous()  # (steps, n_models, C)
-        active, width = valid & _first_in_cell(s, cell, smp.cum_h.shape[1]), c
+    if smp.groups.kind == "exclusive":  # member i is on when the first point of its group's cells is in i's
+        j, width = cell, c
+        active = valid & _first_in_cell(s, smp.group_of[cell], smp.n_groups)
+        new_row = active.clone()
+        new_row[:, :, 1:] &= s[:, :, 1:] != s[:, :, :-1]  # first entry of a sample (entries sorted by sample)
+        rank = torch.cumsum(new_row, 2) - 1  # (steps, n_models, width) compact row of the sample
+        last = rank[:, :, -1]
     else:
         e, cg = smp.groups.size, smp.points_g
         singles = valid & _first_in_cell(s, cell, n)
         ctr_g = (t[:, None] << SLOT_BITS) + 2 * torch.arange(cg, device=dev)  # (steps, Cg)
-        sg, g, vg = _points(smp, keys ^ GROUP_SALT, ctr_g, smp.cum_hg, smp.hg_row)  # (steps, n_models, Cg)
-        vg &= _first_in_cell(sg, g, smp.cum_hg.shape[1])
+        sg, g, valid_g = _points(smp, keys ^ GROUP_SALT, ctr_g, smp.cum_hg, smp.hg_row)  # (steps, n_models, Cg)
+        vg = valid_g & _first_in_cell(sg, g, smp.n_groups)
+        big = b * smp.n_groups  # past every real (sample, group) key
+        gkey = torch.where(valid_g, sg * smp.n_groups + g, big)  # (steps, n_models, Cg) ascending
+        skey = s * smp.n_groups + smp.group_of[cell]  # (steps, n_models, C) each single's (sample, group)
+        at = torch.searchsorted(gkey, skey).clamp_(max=cg - 1)
+        singles &= torch.gather(gkey, 2, at) != skey  # its group fires in that sample: counted there
         k = torch.arange(e, device=dev)  # (E,) members of a group
         feat_g = (smp.group_start[g][..., None] + k).clamp(max=n - 1)  # (steps, n_models, Cg, E)
         live_g = vg[..., None] & (k < smp.group_len[g][..., None])
-        big = b * n  # past every real key
-        key = torch.cat([torch.where(singles, s * n + cell, big),
-                         torch.where(live_g, sg[..., None] * n + feat_g, big).view(d, m, cg * e)], dim=2)
-        key, _ = torch.sort(key, dim=2)  # (steps, n_models, C + Cg·E) by sample, then feature
-        active = key < big
-        active[:, :, 1:] &= key[:, :, 1:] != key[:, :, :-1]
-        key = key.clamp(max=big - 1)
-        s, width = torch.div(key, n, rounding_mode="floor"), c + cg * e
-        j = key - s * n
-    new_row = active.clone()
-    new_row[:, :, 1:] &= s[:, :, 1:] != s[:, :, :-1]  # first entry of a sample
-    rank = torch.cumsum(new_row, 2) - 1  # (steps, n_models, width) compact row of the sample
-    smp.overflow |= (rank[:, :, -1] >= smp.rows).any(0)
+        width = c + cg * e
+        active = torch.cat([singles, live_g.view(d, m, cg * e)], dim=2)  # (steps, n_models, width)
+        s = torch.cat([s, sg[..., None].expand(d, m, cg, e).reshape(d, m, cg * e)], dim=2)
+        j = torch.cat([cell, feat_g.view(d, m, cg * e)], dim=2)
+        # entries not sorted by sample: the compact row of each non-empty sample from an occupancy table
+        occ = torch.zeros(d, m, b, dtype=torch.int64, device=dev).scatter_add_(2, s, active.long())
+        table = torch.cumsum(occ > 0, 2) - 1  # (steps, n_models, batch)
+        rank, last = torch.gather(table, 2, s), table[:, :, -1]
+    smp.overflow |= (last >= smp.rows).any(0)
     rank.clamp_(0, smp.rows - 1)
-    vctr = (t[:, None] << SLOT_BITS) + torch.arange(width, device=dev)  # (steps, width)
-    val = uniforms(keys ^ VALUE_SALT, vctr[:, None, :])  # (steps, n_models, width)
+    half = (width + 1) // 2  # one 64-bit word gives two 32-bit value uniforms
+    vctr = (t[:, None] << SLOT_BITS) + torch.arange(half, device=dev)  # (steps, half)
+    z = mix64((keys ^ VALUE_SALT) ^ mix64(vctr[:, None, :] + _GOLDEN))  # (steps, n_models, half)
+    val = torch.cat([_shr(z, 32), z & 0xFFFFFFFF], dim=2)[:, :, :width].to(torch.float64) * 2.0 ** -32
     if smp.vmax is not None:
         val = val * smp.vmax  # U(0, c)
     value = torch.where(active, val, 0.0).to(smp.dtype)

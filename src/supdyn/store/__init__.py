@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from supdyn import __version__
-from supdyn.config import SCHEMA_VERSION, RunConfig, from_dict, limits, resources
+from supdyn.config import CORRELATED_STREAM, SCHEMA_VERSION, RunConfig, from_dict, limits, resources
 from supdyn.store.records import StoredRun, check_meta_types, meta_checksum
 from supdyn.train import RunResult, group_key, run_steps
 
@@ -197,6 +197,10 @@ class Store:
         _check_meta(meta, d / "arrays.npz")
         cfg = _config(cfg_doc["config"])
         if cfg.run_id != rid:
+            if cfg.data.correlation != "none" and cfg.run_id_at(correlated_stream=1) == rid:
+                raise OtherSchemaError(f"run id: {rid} was drawn by correlated-feature sampler version 1, this "
+                                       f"supdyn draws version {CORRELATED_STREAM} (other random streams); run its "
+                                       "config again")
             raise ValueError("config does not hash to its run id")
         if not arrays:
             return StoredRun(rid, cfg, {}, meta)
