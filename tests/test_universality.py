@@ -172,6 +172,8 @@ def test_grids_and_on_request():
         (4096, 1024, "linear")}
     halves = [load_spec(ROOT / "examples" / f"universality_n{n}.toml")[0] for n in NS]
     assert {c.run_id for h in halves for c in h} == {c.run_id for c in full}
+    interim = load_spec(ROOT / "examples" / "universality_interim.toml")[0]
+    assert len(interim) == 18 and {c.run_id for c in interim} < {c.run_id for c in full}
     assert "universality" in ex.ON_REQUEST and "universality" not in selected(None, "quick")
 
 
