@@ -19,15 +19,16 @@ def test_device_check_runs_every_stage_without_a_gpu(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     out = tmp_path / "out"
     summary = (out / "summary.txt").read_text().splitlines()
-    assert [line.split(":")[0] for line in summary] == ["env", "engine", "tests", "reproduce", "full"], summary
+    assert [line.split(":")[0] for line in summary] == ["env", "engine", "sampler", "tests", "reproduce", "full"], summary
     codes = {line.split(":")[0]: line.split("exit ")[1].split()[0] for line in summary}
-    assert codes == {"env": "1", "engine": "0", "tests": "0", "reproduce": "2", "full": "2"}, summary
+    assert codes == {"env": "1", "engine": "0", "sampler": "0", "tests": "0", "reproduce": "2", "full": "2"}, summary
     assert proc.returncode == 3  # the number of failed stages
-    assert len(list(out.iterdir())) <= 8
+    assert len(list(out.iterdir())) <= 9
     tests = (out / "tests.txt").read_text()
     assert "cuda: no CUDA GPU on this machine" in tests and " passed" not in tests and "error" not in tests.lower()
     n_skipped = int(tests.split(" skipped")[0].split()[-1])
     assert n_skipped >= 30  # the CUDA variants of the device-parametrized tests, collected
     assert "CUDA is not available" in (out / "engine.txt").read_text()
+    assert "CUDA is not available" in (out / "sampler.txt").read_text()
     assert "no CUDA GPU is available here" in (out / "reproduce.txt").read_text()
     assert "no CUDA GPU is available here to time the tasks" in (out / "full.txt").read_text()
