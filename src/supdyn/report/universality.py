@@ -174,7 +174,7 @@ def reading(result: dict[str, Any]) -> list[str]:
         out.append("EXPLORATORY, not pre-registered (the rule does not use it): the largest raw local exponent "
                    "−d log L/d log t of each ReLU curve, a lower bound on the exponent above any plateau at that "
                    "t (upper bound: with L∞ ≤ the last loss) — " + "; ".join(
-                       f"N = {g['N']}, a = {g['a']:g}, b = {g['b']:g}, {_norm(g['normalize'])}: "
+                       f"N = {g['N']}, K = {g['K']}, a = {g['a']:g}, b = {g['b']:g}, {_norm(g['normalize'])}: "
                        f"{_g(g['peak']['value'], '.2f')} (per-seed peaks: 95 % CI [{_g(g['peak'].get('lo'), '.2f')}, "
                        f"{_g(g['peak'].get('hi'), '.2f')}]) at t ≈ {_g(g['peak']['t'], '.2g')}"
                        + (f" (≤ {_g(g['peak'].get('upper'), '.2f')} above the plateau)"
